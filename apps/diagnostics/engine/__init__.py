@@ -1,0 +1,91 @@
+"""The diagnostics lab: real round-trips to every shared node, and a stream load generator.
+
+Plain Python: runs against the real servers through `ctx.nodes`; no Django, no Celery.
+"""
+
+import time
+
+from apps.runs.nodes import timed
+
+ACTOR = "prober"
+
+
+def _probes(ctx):
+    """For each node: the exact command sent, and a function that sends it on a live client."""
+    state = {}
+
+    def mariadb():
+        if state.get("mariadb") is None or not state["mariadb"].open:
+            state["mariadb"] = ctx.nodes.mariadb()
+        try:
+            with state["mariadb"].cursor() as cur:
+                cur.execute("SELECT 1")
+                return cur.fetchone()[0]
+        except Exception:
+            state["mariadb"] = None  # reconnect on the next round
+            raise
+
+    def redis():
+        return "PONG" if ctx.nodes.redis().ping() else "no answer"
+
+    def zookeeper():
+        stat = ctx.nodes.zk().exists("/")
+        return f"exists (version {stat.version})" if stat else "missing"
+
+    return [("mariadb", "SELECT 1", mariadb), ("redis", "PING", redis), ("zookeeper", "exists /", zookeeper)]
+
+
+def ping(ctx):
+    rounds = ctx.params["rounds"]
+    probes = _probes(ctx)
+    ctx.emit("node", actor=ACTOR, label="prober up", data={"state": "up", "role": "client"})
+    for node, _, _ in probes:
+        ctx.emit("node", actor=node, label=f"{node} up", data={"state": "up", "role": "server"})
+    ctx.step()
+    answered = {node: 0 for node, _, _ in probes}
+    for r in range(1, rounds + 1):
+        ctx.emit("phase", actor=ACTOR, label=f"round {r} of {rounds}", data={"phase": "round", "round": r})
+        for node, command, send in probes:
+            op = ctx.history.invoke(ACTOR, "ping", node)
+            request = ctx.emit("msg", actor=ACTOR, to=node, label=command, data={"round": r})
+            try:
+                reply, ms = timed(send)
+            except Exception as exc:  # noqa: BLE001 - any failure is this node not answering
+                error = f"{type(exc).__name__}: {exc}"
+                ctx.emit(
+                    "cmd", actor=ACTOR, to=node, label=command, data={"command": command, "error": error, "ok": False}
+                )
+                ctx.emit("state", actor=node, label=f"{node} did not answer", data={"state": "unreachable"})
+                ctx.history.fail(op, node, error=error)
+            else:
+                ctx.emit("msg", actor=node, to=ACTOR, label=str(reply), data={"reply_to": request["seq"], "ms": ms})
+                ctx.emit(
+                    "cmd",
+                    actor=ACTOR,
+                    to=node,
+                    label=command,
+                    data={"command": command, "result": str(reply), "ms": ms, "ok": True},
+                )
+                ctx.emit("metric", actor=ACTOR, label="latency_ms", data={"name": "latency_ms", "series": node, "x": r, "y": ms})
+                ctx.emit("state", actor=node, label=f"{node} answered in {ms:.2f} ms", data={"state": "up", "last_ms": ms})
+                answered[node] += 1
+                ctx.history.ok(op, node)
+            ctx.step()
+    return {"rounds": rounds, "answered": answered}
+
+
+def stream_load(ctx):
+    """Emits `events` events as fast as it can (or at `rate` per second), each stamped with the
+    wall-clock time it was emitted, so a viewer can measure emit-to-receive latency."""
+    total, rate = ctx.params["events"], ctx.params["rate"]
+    ctx.emit("node", actor="generator", label="generator up", data={"state": "up", "role": "client"})
+    began = time.monotonic()
+    for i in range(1, total + 1):
+        if rate:
+            delay = began + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        ctx.emit("metric", actor="generator", label="load", data={"name": "load", "i": i, "wall": time.time()})
+        if i % 1000 == 0:
+            ctx.step()
+    return {"emitted": total}

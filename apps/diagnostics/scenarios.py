@@ -1,0 +1,47 @@
+from apps.runs.registry import Fault, Invariant, Lab, Param, Scenario, register
+
+from . import checkers, engine
+
+register(
+    Lab(
+        name="diagnostics",
+        title="Diagnostics",
+        explanation=(
+            "Before any protocol runs, the platform itself has to work: every lab talks to real "
+            "servers, and every step it takes travels from a Celery worker through the database and "
+            "Redis to your browser. This lab checks both. `ping` sends real round-trips to the shared "
+            "MariaDB, Redis and ZooKeeper nodes and charts their latency; inject a fault to see the "
+            "checker notice a node that stopped answering. `stream-load` floods the event stream to "
+            "measure how fast steps reach their viewers."
+        ),
+        scenarios=[
+            Scenario(
+                name="ping",
+                title="Ping every node",
+                summary="SELECT 1 on MariaDB, PING on Redis, exists / on ZooKeeper, round after round.",
+                engine=engine.ping,
+                params=(Param("rounds", "int", 5, "how many rounds of probes", min=1, max=200),),
+                invariants=(
+                    Invariant("all_nodes_answered", "every probe of every node got an answer", checkers.all_nodes_answered),
+                ),
+                faults=(
+                    Fault("kill-connections", ("mariadb", "redis"), "kill the prober's connections on the server"),
+                    Fault("expire-session", ("zookeeper",), "expire the prober's ZooKeeper session"),
+                ),
+            ),
+            Scenario(
+                name="stream-load",
+                title="Stream load",
+                summary="Emits events as fast as it can, for the stream benchmark.",
+                engine=engine.stream_load,
+                params=(
+                    Param("events", "int", 10000, "how many events to emit", min=1, max=200_000),
+                    Param("rate", "int", 0, "events per second; 0 is as fast as possible", min=0, max=1_000_000),
+                ),
+                invariants=(
+                    Invariant("every_event_recorded", "events are stored 1..N with no gap", checkers.every_event_recorded),
+                ),
+            ),
+        ],
+    )
+)

@@ -1,0 +1,117 @@
+"""The HTTP API of DESIGN.md "Contracts": labs, runs, their events, and run control."""
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from rest_framework import status
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from . import control
+from .launch import QuotaExceeded, create_run, enqueue
+from .models import Event, Run
+from .reaper import reap_stale_runs
+from .registry import LABS
+from .serializers import ControlSerializer, RunCreateSerializer, RunSerializer
+from .status import publish_status
+
+EVENTS_PAGE_MAX = 5000
+
+
+def exception_handler(exc, context):
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(response.data, list):
+        response.data = {"detail": " ".join(str(m) for m in response.data)}
+    return response
+
+
+def visible_run(request, run_id):
+    """The run if the user may see it; 404 otherwise, so run ids of others are not confirmed."""
+    return get_object_or_404(Run.visible_runs(request.user), pk=run_id)
+
+
+@api_view(["GET"])
+def labs(request):
+    return Response({"labs": [lab.describe() for lab in LABS.values()]})
+
+
+@api_view(["GET", "POST"])
+def runs(request):
+    if request.method == "GET":
+        qs = Run.visible_runs(request.user)
+        for field in ("lab", "scenario", "status", "verdict"):
+            if request.GET.get(field):
+                qs = qs.filter(**{field: request.GET[field]})
+        return Response({"runs": RunSerializer(qs[:100], many=True).data})
+    serializer = RunCreateSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    try:
+        with transaction.atomic():
+            run = create_run(request.user, data["lab"], data["scenario"], data["params"], data["seed"], data["speed"])
+            enqueue(run)
+    except QuotaExceeded as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+    body = RunSerializer(run).data
+    return Response({key: body[key] for key in ("id", "status", "url", "ws")}, status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET"])
+def run_detail(request, run_id):
+    run = visible_run(request, run_id)
+    if run.status in (Run.Status.RUNNING, Run.Status.PAUSED) and reap_stale_runs([run.pk]):
+        run.refresh_from_db()
+    return Response(RunSerializer(run).data)
+
+
+@api_view(["GET"])
+def run_events(request, run_id):
+    run = visible_run(request, run_id)
+    errors = {}
+    after = _int_arg(request, "after", 0, errors)
+    limit = _int_arg(request, "limit", 1000, errors, high=EVENTS_PAGE_MAX)
+    if errors:
+        return Response(errors, status=status.HTTP_400_BAD_REQUEST)
+    events = [e.as_dict() for e in Event.objects.filter(run=run, seq__gt=after).order_by("seq")[:limit]]
+    last = events[-1]["seq"] if events else after
+    return Response({"run": run.pk, "status": run.status, "events": events, "next": last, "more": len(events) == limit})
+
+
+@api_view(["POST"])
+def run_control(request, run_id):
+    run = visible_run(request, run_id)
+    serializer = ControlSerializer(data=request.data, context={"run": run})
+    serializer.is_valid(raise_exception=True)
+    outcome = apply_control(run, serializer.command(request.user))
+    if outcome is None:
+        return Response({"detail": f"the run is {run.status}; it takes no more actions"}, status=status.HTTP_409_CONFLICT)
+    return Response(outcome, status=status.HTTP_202_ACCEPTED)
+
+
+def apply_control(run, command):
+    """Hands a command to the run; a queued run can be stopped at once. None if the run is over."""
+    if run.is_finished:
+        return None
+    if command["action"] == "stop" and run.status == Run.Status.QUEUED:
+        if Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
+            status=Run.Status.CANCELLED, failure_reason=f"stopped by {command['by']} before it started"
+        ):
+            run.refresh_from_db()
+            publish_status(run)
+            return {"accepted": "stop", "status": run.status}
+    control.send(run.pk, command)
+    return {"accepted": command["action"], "status": run.status}
+
+
+def _int_arg(request, name, default, errors, high=None):
+    raw = request.GET.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+        if value < 0 or (high is not None and value > high):
+            raise ValueError
+    except ValueError:
+        errors[name] = [f"must be a whole number from 0{f' to {high}' if high else ''}"]
+        return default
+    return value

@@ -1,0 +1,91 @@
+from django.conf import settings
+from django.db import models
+
+
+class Run(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        PAUSED = "paused"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class Verdict(models.TextChoices):
+        PASS = "pass"
+        FAIL = "fail"
+        UNKNOWN = "unknown"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING, Status.PAUSED)
+    FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
+
+    # Null for runs started from the command line.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    lab = models.CharField(max_length=40)
+    scenario = models.CharField(max_length=80)
+    params = models.JSONField(default=dict)
+    seed = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    verdict = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
+    expected = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
+    invariants = models.JSONField(default=list, blank=True)
+    failure_reason = models.TextField(blank=True)
+    # Steps per second while running; 0 is as fast as the servers answer.
+    speed = models.FloatField(default=0)
+    events_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["owner", "status"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+        ]
+
+    def __str__(self):
+        return f"run {self.pk} {self.lab}/{self.scenario}"
+
+    @property
+    def is_finished(self):
+        return self.status in self.FINISHED
+
+    def visible_to(self, user):
+        return bool(user and user.is_authenticated and (user.is_staff or self.owner_id == user.pk))
+
+    @classmethod
+    def visible_runs(cls, user):
+        runs = cls.objects.select_related("owner")
+        return runs if user.is_staff else runs.filter(owner=user)
+
+
+class Event(models.Model):
+    """One recorded step of a run, schema v1 of DESIGN.md; `seq` runs 1, 2, 3 ... with no gaps."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    t = models.FloatField()
+    kind = models.CharField(max_length=12)
+    actor = models.CharField(max_length=80, blank=True)
+    to = models.CharField(max_length=80, blank=True)
+    label = models.CharField(max_length=500, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="event_seq_unique_per_run")]
+
+    def __str__(self):
+        return f"{self.run_id}#{self.seq} {self.kind} {self.label}"
+
+    def as_dict(self):
+        event = {"v": 1, "run": self.run_id, "seq": self.seq, "t": self.t, "kind": self.kind, "actor": self.actor}
+        if self.to:
+            event["to"] = self.to
+        event["label"] = self.label
+        event["data"] = self.data
+        return event

@@ -1,0 +1,178 @@
+"""A run's view of the shared lab nodes, with per-run namespaces. Plain Python: no Django.
+
+Each run gets its own MariaDB databases (`run<id>_<name>`), Redis key prefix (`run<id>:`) and
+znode root (`/distlab/run<id>`); `cleanup()` removes them all.
+"""
+
+import re
+import time
+from urllib.parse import unquote, urlparse
+
+import pymysql
+import redis
+from kazoo.client import KazooClient
+
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def mysql_params(url):
+    u = urlparse(url)
+    return {
+        "host": u.hostname or "127.0.0.1",
+        "port": u.port or 3306,
+        "user": unquote(u.username or ""),
+        "password": unquote(u.password or ""),
+    }
+
+
+class SharedNodes:
+    names = ("mariadb", "redis", "zookeeper")
+
+    def __init__(self, run_id, *, mariadb_url, redis_url, zk_hosts, timeout=5.0):
+        self.run_id = run_id
+        self.mariadb_url = mariadb_url
+        self.redis_url = redis_url
+        self.zk_hosts = zk_hosts
+        self.timeout = timeout
+        self.prefix = f"run{run_id}:"
+        self.zk_root = f"/distlab/run{run_id}"
+        self._mysql = []
+        self._redis = None
+        self._zk = None
+
+    # MariaDB ---------------------------------------------------------------------------------
+    def database(self, name):
+        """The run's own database name for `name`; identifiers come only from this whitelist rule."""
+        if not NAME.match(name):
+            raise ValueError(f"bad database name {name!r}: use a-z, 0-9 and _, at most 32 characters")
+        return f"run{self.run_id}_{name}"
+
+    def mariadb(self, db=None, **options):
+        """A new connection to the shared MariaDB, in the run's database `db` (created if missing)."""
+        params = mysql_params(self.mariadb_url)
+        params.update(connect_timeout=self.timeout, read_timeout=options.pop("read_timeout", 30), autocommit=True)
+        params.update(options)
+        conn = pymysql.connect(**params)
+        self._mysql.append(conn)
+        if db is not None:
+            name = self.database(db)
+            with conn.cursor() as cur:
+                cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}`")
+                cur.execute(f"USE `{name}`")
+        return conn
+
+    # Redis -----------------------------------------------------------------------------------
+    def redis(self):
+        if self._redis is None:
+            self._redis = redis.Redis.from_url(
+                self.redis_url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout, decode_responses=True
+            )
+        return self._redis
+
+    def key(self, *parts):
+        return self.prefix + ":".join(str(p) for p in parts)
+
+    # ZooKeeper -------------------------------------------------------------------------------
+    def zk(self):
+        """A started kazoo client whose paths are relative to the run's znode root."""
+        if self._zk is None:
+            root = KazooClient(hosts=self.zk_hosts, timeout=self.timeout)
+            root.start(timeout=self.timeout)
+            root.ensure_path(self.zk_root)
+            root.stop()
+            root.close()
+            self._zk = KazooClient(hosts=self.zk_hosts + self.zk_root, timeout=self.timeout)
+            self._zk.start(timeout=self.timeout)
+        return self._zk
+
+    # Faults ----------------------------------------------------------------------------------
+    def fault(self, kind, target, **options):
+        """Logical faults on the shared nodes; they act on this run's own connections only."""
+        if kind == "kill-connections" and target == "mariadb":
+            ids = []
+            for conn in self._mysql:
+                if conn.open:
+                    ids.append(conn.thread_id())
+            killer = pymysql.connect(**mysql_params(self.mariadb_url), connect_timeout=self.timeout)
+            try:
+                with killer.cursor() as cur:
+                    for thread_id in ids:
+                        cur.execute("KILL CONNECTION %s", (thread_id,))
+            finally:
+                killer.close()
+            return {"connections": ids}
+        if kind == "kill-connections" and target == "redis":
+            client = self.redis()
+            own = client.client_id()
+            client.client_kill_filter(_id=own)
+            return {"connections": [own]}
+        if kind == "expire-session" and target == "zookeeper":
+            zk = self.zk()
+            session = zk.client_id[0] if zk.client_id else None
+            # Closing the socket under the client expires nothing; ask the server to drop the session
+            # by closing it from a second client that shares its id and password (as Curator does).
+            if zk.client_id:
+                twin = KazooClient(hosts=self.zk_hosts, client_id=zk.client_id, timeout=self.timeout)
+                twin.start(timeout=self.timeout)
+                twin.stop()
+                twin.close()
+            return {"session": hex(session) if session else None}
+        raise ValueError(f"fault {kind!r} on {target!r} is not available on the shared nodes")
+
+    # Clean-up --------------------------------------------------------------------------------
+    def close(self):
+        for conn in self._mysql:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - already closed or killed by a fault
+                pass
+        self._mysql = []
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
+        if self._zk is not None:
+            try:
+                self._zk.stop()
+                self._zk.close()
+            finally:
+                self._zk = None
+
+    def cleanup(self):
+        """Drops everything the run created on the shared nodes."""
+        self.close()
+        cleanup_run(self.run_id, mariadb_url=self.mariadb_url, redis_url=self.redis_url, zk_hosts=self.zk_hosts)
+
+
+def cleanup_run(run_id, *, mariadb_url, redis_url, zk_hosts, timeout=5.0):
+    conn = pymysql.connect(**mysql_params(mariadb_url), connect_timeout=timeout, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW DATABASES LIKE %s", (f"run{int(run_id)}\\_%",))
+            for (name,) in cur.fetchall():
+                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        conn.close()
+    client = redis.Redis.from_url(redis_url, socket_timeout=timeout)
+    try:
+        keys = list(client.scan_iter(match=f"run{int(run_id)}:*", count=1000))
+        for i in range(0, len(keys), 500):
+            client.delete(*keys[i : i + 500])
+    finally:
+        client.close()
+    zk = KazooClient(hosts=zk_hosts, timeout=timeout)
+    zk.start(timeout=timeout)
+    try:
+        zk.delete(f"/distlab/run{int(run_id)}", recursive=True)
+    except Exception as exc:  # noqa: BLE001
+        if type(exc).__name__ != "NoNodeError":
+            raise
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def timed(fn, *args, **kwargs):
+    """Calls fn and returns (result, milliseconds)."""
+    began = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, round((time.perf_counter() - began) * 1000.0, 3)

@@ -1,0 +1,42 @@
+"""Fails runs whose worker died: a run still `running` or `paused` whose heartbeat stopped."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from .models import Event, Run
+from .status import publish_status
+
+
+def reap_stale_runs(run_ids=None):
+    timeout = settings.DISTLAB_HEARTBEAT_TIMEOUT
+    cutoff = timezone.now() - timedelta(seconds=timeout)
+    stale = Run.objects.filter(status__in=(Run.Status.RUNNING, Run.Status.PAUSED), heartbeat_at__lt=cutoff)
+    if run_ids is not None:
+        stale = stale.filter(pk__in=run_ids)
+    reaped = []
+    for run_id in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            # Row lock: a reaper on another host, or a worker that was only slow, may race for it.
+            run = Run.objects.select_for_update().filter(pk=run_id, heartbeat_at__lt=cutoff).first()
+            if run is None or run.is_finished:
+                continue
+            reason = f"the worker running this run stopped (no heartbeat for {timeout} s)"
+            last = run.events.aggregate(last=Max("seq"))["last"] or 0
+            end = {"status": "failed", "verdict": "unknown", "expected": run.expected, "invariants": [], "reason": reason}
+            Event.objects.create(
+                run=run, seq=last + 1, t=_elapsed_ms(run), kind="end", actor="checker", label="failed: unknown", data=end
+            )
+            run.status, run.verdict, run.failure_reason = Run.Status.FAILED, Run.Verdict.UNKNOWN, reason
+            run.finished_at, run.events_count = timezone.now(), last + 1
+            run.save(update_fields=["status", "verdict", "failure_reason", "finished_at", "events_count"])
+        publish_status(run)
+        reaped.append(run.pk)
+    return reaped
+
+
+def _elapsed_ms(run):
+    return round((timezone.now() - (run.started_at or run.created_at)).total_seconds() * 1000.0, 2)

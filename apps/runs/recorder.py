@@ -1,0 +1,151 @@
+"""The recorder: numbers a run's events and hands them, in order and in small batches, to its sinks.
+
+Plain Python (no Django): sinks decide where events go — a list (tests), the console
+(`manage.py lab run`), the database and the channel layer (live runs, see sinks.py).
+
+One writer thread per run does all the writing, so events reach every sink in `seq` order. The
+writer takes whatever has accumulated since its last write: a single event goes out at once, and a
+burst is grouped into one batch (group commit), which keeps both latency and per-event cost low.
+"""
+
+import json
+import sys
+import threading
+import time
+from collections import deque
+
+KINDS = ("node", "msg", "cmd", "state", "phase", "fault", "metric", "op", "check", "log", "end")
+
+
+class RecorderError(RuntimeError):
+    """A sink failed; the run cannot record any more."""
+
+
+class ListSink:
+    def __init__(self):
+        self.events = []
+
+    def write(self, events):
+        self.events.extend(events)
+
+    def close(self):
+        pass
+
+
+class ConsoleSink:
+    """Prints each event: JSON lines, or a short human line."""
+
+    def __init__(self, stream=None, as_json=False):
+        self.stream = stream or sys.stdout
+        self.as_json = as_json
+
+    def write(self, events):
+        lines = []
+        for e in events:
+            if self.as_json:
+                lines.append(json.dumps(e, separators=(",", ":"), default=str))
+            else:
+                arrow = f" -> {e['to']}" if e.get("to") else ""
+                lines.append(f"{e['seq']:>6} {e['t']:>9.1f}ms {e['kind']:<6} {e['actor']}{arrow}  {e['label']}")
+        self.stream.write("\n".join(lines) + "\n")
+        self.stream.flush()
+
+    def close(self):
+        pass
+
+
+class Recorder:
+    def __init__(
+        self, run_id, sinks, *, start_seq=0, max_batch=1000, max_pending=20_000, clock=None, on_writer_exit=None
+    ):
+        self.run_id = run_id
+        self.sinks = list(sinks)
+        self.seq = start_seq
+        self.max_batch = max_batch
+        self.max_pending = max_pending
+        self._t0 = time.monotonic()
+        self._clock = clock or (lambda: (time.monotonic() - self._t0) * 1000.0)
+        self._pending = deque()
+        self._cond = threading.Condition()
+        self._written = start_seq
+        self._closing = False
+        self._error = None
+        self._on_writer_exit = on_writer_exit
+        self._writer = threading.Thread(target=self._write_loop, name=f"recorder-{run_id}", daemon=True)
+        self._writer.start()
+
+    def emit(self, kind, actor="", to="", label="", data=None, **fields):
+        if kind not in KINDS:
+            raise ValueError(f"unknown event kind {kind!r}")
+        payload = dict(data or {})
+        payload.update(fields)
+        with self._cond:
+            if self._error:
+                raise RecorderError(f"recording failed: {self._error}") from self._error
+            if self._closing:
+                raise RecorderError("the recorder is closed")
+            # Back-pressure: a run may not get more than max_pending events ahead of its sinks.
+            while len(self._pending) >= self.max_pending and not self._error:
+                self._cond.wait(0.1)
+            self.seq += 1
+            event = {"v": 1, "run": self.run_id, "seq": self.seq, "t": round(self._clock(), 2), "kind": kind}
+            event["actor"] = str(actor)
+            if to:
+                event["to"] = str(to)
+            event["label"] = str(label)
+            event["data"] = payload
+            self._pending.append(event)
+            self._cond.notify_all()
+        return event
+
+    def flush(self, timeout=None):
+        """Waits until every event emitted so far has been written to every sink."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            target = self.seq
+            while self._written < target and not self._error:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining if remaining is not None else 0.5)
+            if self._error:
+                raise RecorderError(f"recording failed: {self._error}") from self._error
+        return True
+
+    def close(self):
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._writer.join()
+        for sink in self.sinks:
+            sink.close()
+        if self._error:
+            raise RecorderError(f"recording failed: {self._error}") from self._error
+
+    def _write_loop(self):
+        try:
+            self._write_all()
+        finally:
+            if self._on_writer_exit:
+                self._on_writer_exit()
+
+    def _write_all(self):
+        while True:
+            with self._cond:
+                while not self._pending and not self._closing:
+                    self._cond.wait()
+                if not self._pending and self._closing:
+                    return
+                batch = [self._pending.popleft() for _ in range(min(self.max_batch, len(self._pending)))]
+            try:
+                for sink in self.sinks:
+                    sink.write(batch)
+            except Exception as exc:  # noqa: BLE001 - any sink failure ends the recording
+                with self._cond:
+                    self._error = exc
+                    self._pending.clear()
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._written = batch[-1]["seq"]
+                self._cond.notify_all()

@@ -1,0 +1,160 @@
+"""Runs one scenario: claims the Run, builds its context, calls the engine, runs the checkers and
+records the end. Used by the Celery task and by `manage.py lab run` alike."""
+
+import json
+import logging
+import threading
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from .context import RunContext, RunStopped
+from .control import RedisControl, discard
+from .models import Run
+from .nodes import SharedNodes
+from .recorder import Recorder
+from .registry import get_scenario, verdict_of
+from .sinks import ChannelSink, DatabaseSink
+from .status import publish_status
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeat(threading.Thread):
+    """Proves the run's worker is alive; the reaper fails runs whose heartbeat stops."""
+
+    def __init__(self, run_id, every=2.0):
+        super().__init__(name=f"heartbeat-{run_id}", daemon=True)
+        self.run_id = run_id
+        self.every = every
+        self.done = threading.Event()
+
+    def run(self):
+        try:
+            while not self.done.wait(self.every):
+                Run.objects.filter(pk=self.run_id, status__in=(Run.Status.RUNNING, Run.Status.PAUSED)).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            connection.close()
+
+    def stop(self):
+        self.done.set()
+        self.join()
+
+
+def shared_nodes(run_id):
+    return SharedNodes(
+        run_id, mariadb_url=settings.LAB_MARIADB_URL, redis_url=settings.LAB_REDIS_URL, zk_hosts=settings.LAB_ZK_HOSTS
+    )
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_checks(ctx, scenario, result):
+    checks = []
+    for inv in scenario.invariants:
+        try:
+            check = inv.check(ctx, result)
+            held, evidence = check.held, check.evidence
+        except Exception as exc:  # noqa: BLE001 - a broken checker gives "unknown", not a crash
+            log.exception("checker %s failed", inv.name)
+            held, evidence = None, f"the checker could not decide: {type(exc).__name__}: {exc}"
+        item = {"name": inv.name, "held": held, "evidence": _jsonable(evidence), "description": inv.description}
+        word = {True: "held", False: "BROKEN", None: "unknown"}[held]
+        ctx.emit("check", actor="checker", label=f"{inv.name}: {word}", data=item)
+        checks.append(item)
+    return checks
+
+
+def execute(run_id, *, extra_sinks=(), broadcast=True):
+    """Runs a queued Run to its end. Returns the finished Run, or None if it was not queued."""
+    close_old_connections()
+    now = timezone.now()
+    # The conditional update is the claim: of two workers handed the same run, only one starts it.
+    if not Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
+        status=Run.Status.RUNNING, started_at=now, heartbeat_at=now
+    ):
+        return None
+    run = Run.objects.get(pk=run_id)
+    sinks = [DatabaseSink(run.pk)]
+    if broadcast:
+        sinks.append(ChannelSink(run.pk))
+    sinks.extend(extra_sinks)
+    # The lambda looks the connection up in the writer thread, which owns its own.
+    recorder = Recorder(run.pk, sinks, on_writer_exit=lambda: connection.close())
+    control = RedisControl(run.pk)
+    nodes = shared_nodes(run.pk)
+    heartbeat = Heartbeat(run.pk)
+    heartbeat.start()
+
+    def on_status(status, **info):
+        if "speed" in info:
+            Run.objects.filter(pk=run.pk).update(speed=info["speed"])
+            run.speed = info["speed"]
+        if status != run.status:
+            Run.objects.filter(pk=run.pk, status__in=(Run.Status.RUNNING, Run.Status.PAUSED)).update(status=status)
+            run.status = status
+        run.events_count = recorder.seq
+        publish_status(run, step=info.get("step"))
+
+    status, reason, checks, result = Run.Status.DONE, "", [], None
+    ctx = None
+    try:
+        scenario = get_scenario(run.lab, run.scenario)
+        ctx = RunContext(
+            run_id=run.pk,
+            params=run.params,
+            seed=run.seed,
+            recorder=recorder,
+            nodes=nodes,
+            control=control,
+            time_limit=settings.DISTLAB_RUN_TIME_LIMIT,
+            event_limit=settings.DISTLAB_RUN_EVENT_LIMIT,
+            speed=run.speed,
+            on_status=on_status,
+        )
+        ctx.recorded = lambda: (recorder.flush(), sinks[0].stored())[1]
+        publish_status(run, step=0)
+        result = scenario.engine(ctx)
+        checks = run_checks(ctx, scenario, result)
+    except RunStopped as stop:
+        status, reason = stop.status, stop.reason
+    except Exception as exc:  # noqa: BLE001 - whatever the engine raised, the run fails with the reason
+        log.exception("run %s failed", run.pk)
+        status, reason = Run.Status.FAILED, f"{type(exc).__name__}: {exc}"
+    finally:
+        heartbeat.stop()
+        try:
+            nodes.cleanup()
+        except Exception as exc:  # noqa: BLE001
+            log.exception("clean-up of run %s failed", run.pk)
+            reason = reason or f"clean-up failed: {type(exc).__name__}: {exc}"
+        control.close()
+        discard(run.pk)
+        verdict = verdict_of(checks) if status == Run.Status.DONE else Run.Verdict.UNKNOWN
+        end = {"status": status, "verdict": verdict, "expected": run.expected, "invariants": checks}
+        if reason:
+            end["reason"] = reason
+        try:
+            recorder.emit("end", actor="checker", label=f"{status}: {verdict}", data=end)
+            recorder.close()
+        except Exception as exc:  # noqa: BLE001 - the database went away under the run
+            log.exception("recording run %s failed", run.pk)
+            status, verdict = Run.Status.FAILED, Run.Verdict.UNKNOWN
+            reason = reason or f"recording failed: {exc}"
+        close_old_connections()
+        Run.objects.filter(pk=run.pk).update(
+            status=status,
+            verdict=verdict,
+            invariants=checks,
+            failure_reason=reason,
+            finished_at=timezone.now(),
+            events_count=recorder.seq,
+        )
+        run.refresh_from_db()
+        publish_status(run)
+    return run

@@ -1,0 +1,62 @@
+"""Where a live run's events go: the control database (durable) and the channel layer (live)."""
+
+import asyncio
+
+from channels.layers import get_channel_layer
+from django.db.models import Count, Max
+
+from .models import Event, Run
+
+
+def group_name(run_id):
+    return f"run-{int(run_id)}"
+
+
+class DatabaseSink:
+    def __init__(self, run_id):
+        self.run_id = run_id
+
+    def write(self, events):
+        Event.objects.bulk_create(
+            Event(
+                run_id=self.run_id,
+                seq=e["seq"],
+                t=e["t"],
+                kind=e["kind"],
+                actor=e["actor"][:80],
+                to=e.get("to", "")[:80],
+                label=e["label"][:500],
+                data=e["data"],
+            )
+            for e in events
+        )
+        Run.objects.filter(pk=self.run_id).update(events_count=events[-1]["seq"])
+
+    def stored(self):
+        """(how many events are stored, the highest seq): what really reached the database."""
+        agg = Event.objects.filter(run_id=self.run_id).aggregate(n=Count("id"), last=Max("seq"))
+        return agg["n"], agg["last"] or 0
+
+    def close(self):
+        pass
+
+
+class ChannelSink:
+    """Publishes each batch to the run's group. Runs its own event loop, so the channel layer's
+    connection pool (kept per loop) is reused from batch to batch."""
+
+    def __init__(self, run_id):
+        self.group = group_name(run_id)
+        self.layer = get_channel_layer()
+        self.loop = asyncio.new_event_loop()
+
+    def write(self, events):
+        self.loop.run_until_complete(self.layer.group_send(self.group, {"type": "run.events", "events": events}))
+
+    def close(self):
+        try:
+            close_pools = getattr(self.layer, "close_pools", None)
+            if close_pools:
+                self.loop.run_until_complete(close_pools())
+        finally:
+            self.loop.close()

@@ -1,0 +1,46 @@
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, render
+
+from .models import Run
+from .registry import LABS
+
+
+def lab_page(request, lab):
+    if lab not in LABS:
+        raise Http404("no such lab")
+    return render(request, "runs/lab.html", {"lab": LABS[lab], "lab_info": LABS[lab].describe()})
+
+
+def run_page(request, run_id):
+    run = get_object_or_404(Run.visible_runs(request.user), pk=run_id)
+    lab = LABS.get(run.lab)
+    scenario = lab.scenarios.get(run.scenario) if lab else None
+    page = {
+        "id": run.pk,
+        "lab": run.lab,
+        "scenario": run.scenario,
+        "status": run.status,
+        "ws": f"/ws/runs/{run.pk}/",
+        "api": f"/api/runs/{run.pk}/",
+        "can_control": run.visible_to(request.user),
+        "faults": scenario.describe()["faults"] if scenario else [],
+        "invariants": scenario.describe()["invariants"] if scenario else [],
+    }
+    return render(request, "runs/run.html", {"run": run, "scenario": scenario, "page": page})
+
+
+def run_list(request):
+    runs = Run.visible_runs(request.user)
+    filters = {}
+    for field in ("lab", "status", "verdict"):
+        value = request.GET.get(field)
+        if value:
+            filters[field] = value
+    runs = runs.filter(**filters)
+    page = Paginator(runs, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "runs/list.html",
+        {"page": page, "filters": filters, "labs": sorted(LABS), "statuses": Run.Status.values, "verdicts": Run.Verdict.values},
+    )

@@ -1,0 +1,150 @@
+"""Settings shared by every environment. Every endpoint comes from the environment, so web servers
+and Celery workers can run on many hosts against external MySQL, Redis and ZooKeeper."""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "channels",
+    "apps.runs",
+    "apps.diagnostics",
+    "apps.dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "labsite.urls"
+ASGI_APPLICATION = "labsite.asgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# The control database: users, runs, events. Labs never connect to it (they use LAB_* below).
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="mysql://distlab:distlab@127.0.0.1:3307/distlab"),
+}
+DATABASES["default"].setdefault("OPTIONS", {})["charset"] = "utf8mb4"
+DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Control Redis: database 0 is the Celery broker, 1 the channel layer, 2 run control and heartbeats.
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6380/0")
+
+
+def _redis_db(url, db):
+    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+    return f"{base}/{db}"
+
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_redis_db(REDIS_URL, 0))
+CONTROL_REDIS_URL = env.str("CONTROL_REDIS_URL", default=_redis_db(REDIS_URL, 2))
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [env.str("CHANNEL_LAYER_URL", default=_redis_db(REDIS_URL, 1))],
+            # A fast run can outpace a slow viewer; the consumer fills any gap from the database.
+            "capacity": 1000,
+            "expiry": 30,
+        },
+    },
+}
+
+# The shared lab nodes the protocols run against.
+LAB_MARIADB_URL = env.str("LAB_MARIADB_URL", default="mysql://lab:lab@127.0.0.1:3307/")
+LAB_REDIS_URL = env.str("LAB_REDIS_URL", default="redis://127.0.0.1:6381/0")
+LAB_ZK_HOSTS = env.str("LAB_ZK_HOSTS", default="127.0.0.1:2182")
+
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# What one user may start, and how long and how much one run may do.
+DISTLAB_RUN_QUOTA = env.int("DISTLAB_RUN_QUOTA", default=3)
+DISTLAB_RUN_TIME_LIMIT = env.int("DISTLAB_RUN_TIME_LIMIT", default=120)
+DISTLAB_RUN_EVENT_LIMIT = env.int("DISTLAB_RUN_EVENT_LIMIT", default=250_000)
+# A running run whose worker has not beaten its heart for this long is marked failed.
+DISTLAB_HEARTBEAT_TIMEOUT = env.int("DISTLAB_HEARTBEAT_TIMEOUT", default=10)
+
+CELERY_TASK_TIME_LIMIT = DISTLAB_RUN_TIME_LIMIT + 60
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-runs": {"task": "apps.runs.tasks.reap_stale_runs", "schedule": 5.0},
+}
+
+REST_FRAMEWORK = {
+    # Token first, so an anonymous script gets 401 with a WWW-Authenticate header.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "apps.runs.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+}
