@@ -53,7 +53,9 @@ def _zookeeper():
     zk = KazooClient(hosts=settings.LAB_ZK_HOSTS, timeout=TIMEOUT)
     zk.start(timeout=TIMEOUT)
     try:
-        return "zookeeper " + ".".join(str(v) for v in zk.server_version())
+        # `srvr` is one of the four-letter words the server allows (see bin/services).
+        first = zk.command(b"srvr").splitlines()[0]
+        return first.replace("Zookeeper version: ", "zookeeper ").split(",")[0]
     finally:
         zk.stop()
         zk.close()

@@ -35,6 +35,8 @@ class Run(models.Model):
     # Steps per second while running; 0 is as fast as the servers answer.
     speed = models.FloatField(default=0)
     events_count = models.PositiveIntegerField(default=0)
+    # The step boundary the run last reached (where a paused run waits).
+    step = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -92,6 +92,9 @@ def execute(run_id, *, extra_sinks=(), broadcast=True):
     heartbeat.start()
 
     def on_status(status, **info):
+        if info.get("step") is not None:
+            Run.objects.filter(pk=run.pk).update(step=info["step"])
+            run.step = info["step"]
         if "speed" in info:
             Run.objects.filter(pk=run.pk).update(speed=info["speed"])
             run.speed = info["speed"]
@@ -99,7 +102,7 @@ def execute(run_id, *, extra_sinks=(), broadcast=True):
             Run.objects.filter(pk=run.pk, status__in=(Run.Status.RUNNING, Run.Status.PAUSED)).update(status=status)
             run.status = status
         run.events_count = recorder.seq
-        publish_status(run, step=info.get("step"))
+        publish_status(run)
 
     status, reason, checks, result = Run.Status.DONE, "", [], None
     ctx = None
@@ -118,7 +121,7 @@ def execute(run_id, *, extra_sinks=(), broadcast=True):
             on_status=on_status,
         )
         ctx.recorded = lambda: (recorder.flush(), sinks[0].stored())[1]
-        publish_status(run, step=0)
+        publish_status(run)
         result = scenario.engine(ctx)
         checks = run_checks(ctx, scenario, result)
     except RunStopped as stop:

@@ -32,7 +32,7 @@ class RunSerializer(serializers.ModelSerializer):
         model = Run
         fields = [
             "id", "owner", "lab", "scenario", "params", "seed", "status", "verdict", "expected", "invariants",
-            "failure_reason", "speed", "events", "created_at", "started_at", "finished_at", "url", "ws",
+            "failure_reason", "speed", "step", "events", "created_at", "started_at", "finished_at", "url", "ws",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -14,6 +14,7 @@ def status_frame(run, **extra):
         "verdict": run.verdict,
         "expected": run.expected,
         "speed": run.speed,
+        "step": run.step,
         "events": run.events_count,
         "failure_reason": run.failure_reason,
     }
