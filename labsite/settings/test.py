@@ -1,0 +1,12 @@
+"""The test suite: the dev settings, with the control Redis data in databases of its own, so a test
+run never empties a development broker or channel layer."""
+
+from .base import _redis_db
+from .dev import *  # noqa: F403
+from .dev import REDIS_URL
+
+CELERY_BROKER_URL = _redis_db(REDIS_URL, 10)
+CONTROL_REDIS_URL = _redis_db(REDIS_URL, 12)
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [_redis_db(REDIS_URL, 11)]  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+DISTLAB_HEARTBEAT_TIMEOUT = 10

@@ -1,0 +1,110 @@
+"""The run context's step boundary, pause/step/resume, stop and limits; no servers needed here."""
+
+import pytest
+
+from apps.runs.context import RunContext, RunStopped
+from apps.runs.recorder import ListSink, Recorder
+from tests.engine import ScriptedControl
+
+
+def make_ctx(control=None, **kwargs):
+    sink = ListSink()
+    statuses = []
+    ctx = RunContext(
+        run_id=1,
+        params={},
+        seed=42,
+        recorder=Recorder(1, [sink]),
+        control=control or ScriptedControl(),
+        on_status=lambda status, **info: statuses.append((status, info.get("step"))),
+        **kwargs,
+    )
+    return ctx, sink, statuses
+
+
+def test_the_rng_is_seeded_so_runs_repeat():
+    a, _, _ = make_ctx()
+    b, _, _ = make_ctx()
+    assert [a.rng.random() for _ in range(5)] == [b.rng.random() for _ in range(5)]
+
+
+def test_a_paused_run_waits_at_its_next_boundary_and_step_lets_exactly_one_through():
+    class Watching(ScriptedControl):
+        """Pauses at boundary 1; while paused, hands out one "step", then "resume" once that step
+        has been taken and the run is waiting again."""
+
+        def __init__(self):
+            super().__init__([{"action": "pause"}])
+            self.handed = []
+
+        def wait(self, timeout):
+            if not self.handed:
+                self.handed.append("step")
+                return {"action": "step"}
+            if len(self.handed) == 1 and ctx.steps == 2:
+                self.handed.append("resume")
+                return {"action": "resume"}
+            return None
+
+    control = Watching()
+    ctx, _, statuses = make_ctx(control)
+    ctx.step()  # boundary 1: paused here, then one "step" lets it through
+    assert ctx.paused and ctx.steps == 1
+    ctx.step()  # boundary 2: still paused after the single step, until "resume"
+    assert ctx.steps == 2 and not ctx.paused
+    assert control.handed == ["step", "resume"]
+    assert ("paused", 1) in statuses and ("paused", 2) in statuses and statuses[-1] == ("running", 2)
+
+
+def test_step_on_a_running_run_pauses_it_at_the_next_boundary():
+    control = ScriptedControl([{"action": "step"}])
+    ctx, _, _ = make_ctx(control)
+    control.wait = lambda timeout: {"action": "resume"}
+    ctx.step()
+    assert ctx.steps == 1 and not ctx.paused
+
+
+def test_stop_ends_the_run_at_the_boundary_as_cancelled():
+    ctx, _, _ = make_ctx(ScriptedControl([{"action": "stop", "by": "charlie"}]))
+    with pytest.raises(RunStopped) as stopped:
+        ctx.step()
+    assert stopped.value.status == "cancelled"
+    assert "charlie" in stopped.value.reason
+    assert ctx.cancelled.is_set()
+
+
+def test_the_time_limit_fails_the_run():
+    ctx, _, _ = make_ctx(time_limit=0)
+    with pytest.raises(RunStopped) as stopped:
+        ctx.step()
+    assert stopped.value.status == "failed"
+    assert "time limit" in stopped.value.reason
+
+
+def test_the_event_limit_fails_the_run():
+    ctx, sink, _ = make_ctx(event_limit=3)
+    for _ in range(3):
+        ctx.emit("log", label="ok")
+    with pytest.raises(RunStopped) as stopped:
+        ctx.emit("log", label="one too many")
+    assert stopped.value.status == "failed"
+    assert "limit of 3 events" in stopped.value.reason
+
+
+def test_a_speed_command_changes_the_pace_and_is_reported():
+    ctx, _, statuses = make_ctx(ScriptedControl([{"action": "speed", "value": 50}]))
+    ctx.step()
+    assert ctx.speed == 50
+    assert statuses[0][0] == "running"
+
+
+def test_history_records_invocations_and_completions_as_op_events():
+    ctx, sink, _ = make_ctx()
+    op = ctx.history.invoke("client-1", "write", 3)
+    ctx.history.ok(op, 3)
+    op2 = ctx.history.invoke("client-2", "read")
+    ctx.history.info(op2, error="timeout")
+    ctx._recorder.close()
+    assert [(o["type"], o["f"]) for o in ctx.history.ops] == [("invoke", "write"), ("ok", "write"), ("invoke", "read"), ("info", "read")]
+    assert [e["kind"] for e in sink.events] == ["op"] * 4
+    assert sink.events[3]["data"]["error"] == "timeout"

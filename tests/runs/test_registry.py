@@ -1,0 +1,63 @@
+from apps.runs.registry import LABS, Param, Scenario, get_scenario, verdict_of
+
+
+def scenario():
+    return Scenario(
+        name="s",
+        title="S",
+        summary="",
+        engine=lambda ctx: None,
+        params=(
+            Param("rounds", "int", 5, min=1, max=10),
+            Param("ratio", "float", 0.5, min=0, max=1),
+            Param("fencing", "bool", True),
+            Param("mode", "choice", "fast", choices=("fast", "safe")),
+        ),
+    )
+
+
+def test_it_fills_defaults_and_converts_strings_from_the_command_line():
+    clean, errors = scenario().validate({"rounds": "7", "fencing": "false"})
+    assert errors == {}
+    assert clean == {"rounds": 7, "ratio": 0.5, "fencing": False, "mode": "fast"}
+
+
+def test_it_gives_a_message_per_bad_field():
+    _, errors = scenario().validate({"rounds": 11, "ratio": "lots", "mode": "reckless", "colour": "red"})
+    assert errors == {
+        "rounds": ["must be at most 10"],
+        "ratio": ["must be a number"],
+        "mode": ["must be one of fast, safe"],
+        "colour": ["unknown parameter (known: rounds, ratio, fencing, mode)"],
+    }
+
+
+def test_integers_refuse_fractions_and_booleans():
+    _, errors = scenario().validate({"rounds": 2.5})
+    assert errors == {"rounds": ["must be an integer"]}
+    _, errors = scenario().validate({"rounds": True})
+    assert errors == {"rounds": ["must be an integer"]}
+
+
+def test_params_must_be_an_object():
+    _, errors = scenario().validate(["rounds", 3])
+    assert errors == {"params": ["must be an object of parameter values"]}
+
+
+def test_lookups_say_what_exists():
+    assert "diagnostics" in LABS
+    assert get_scenario("diagnostics", "ping").lab == "diagnostics"
+    for lab, name, message in (("nope", "ping", "unknown lab 'nope'"), ("diagnostics", "pong", "unknown scenario 'pong'")):
+        try:
+            get_scenario(lab, name)
+        except LookupError as exc:
+            assert message in str(exc)
+        else:
+            raise AssertionError("expected a LookupError")
+
+
+def test_the_verdict_is_pass_only_when_every_invariant_held():
+    assert verdict_of([{"held": True}, {"held": True}]) == "pass"
+    assert verdict_of([{"held": True}, {"held": False}]) == "fail"
+    assert verdict_of([{"held": True}, {"held": None}]) == "unknown"
+    assert verdict_of([]) == "unknown"
