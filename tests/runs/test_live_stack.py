@@ -1,0 +1,59 @@
+"""The whole stack as a browser sees it: daphne serving the websocket, a Celery worker running the
+run, and the web server restarted in the middle of it."""
+
+import asyncio
+import json
+
+import pytest
+import websockets
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from apps.runs.models import Event
+from tests.conftest import wait_until
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def session_cookie(user):
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return f"sessionid={session.session_key}"
+
+
+async def watch(stack, cookie, run_id, after, stop_after=None):
+    """Collects event seqs from the websocket until the run ends or `stop_after` events arrived."""
+    url = stack.url.replace("http", "ws") + f"/ws/runs/{run_id}/?after={after}"
+    seqs, finished = [], False
+    async with websockets.connect(url, additional_headers={"Cookie": cookie, "Origin": stack.url}) as ws:
+        while not finished and (stop_after is None or len(seqs) < stop_after):
+            try:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            except websockets.ConnectionClosed:
+                break
+            if frame["type"] == "events":
+                seqs.extend(e["seq"] for e in frame["events"])
+            finished = frame["type"] == "status" and frame["status"] in ("done", "failed", "cancelled")
+    return seqs, finished
+
+
+def test_restarting_the_web_server_mid_run_loses_no_event_for_a_reconnecting_viewer(live_stack, student_user):
+    token, _ = Token.objects.get_or_create(user=student_user)
+    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    body = {"lab": "diagnostics", "scenario": "stream-load", "params": {"events": 3000, "rate": 400}}
+    run_id = client.post("/api/runs/", body, content_type="application/json").json()["id"]
+    cookie = session_cookie(student_user)
+
+    first, _ = asyncio.run(watch(live_stack, cookie, run_id, after=0, stop_after=300))
+    live_stack.restart_web()
+    rest, finished = asyncio.run(watch(live_stack, cookie, run_id, after=first[-1]))
+    assert finished
+    stored = Event.objects.filter(run_id=run_id).count()
+    assert first + rest == list(range(1, stored + 1))
+    run = wait_until(lambda: (r := client.get(f"/api/runs/{run_id}/").json())["status"] == "done" and r, 30, "done")
+    assert run["verdict"] == "pass" and run["events"] == stored

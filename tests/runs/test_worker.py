@@ -1,0 +1,91 @@
+"""Runs executed by a real Celery worker process, steered and killed as users and operators would."""
+
+import signal
+
+import pytest
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from apps.runs.models import Event, Run
+from tests.conftest import start_worker, wait_until
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def api(user):
+    token, _ = Token.objects.get_or_create(user=user)
+    return Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+
+def start(client, scenario="ping", **params):
+    response = client.post("/api/runs/", {"lab": "diagnostics", "scenario": scenario, "params": params}, content_type="application/json")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def control(client, run_id, **body):
+    response = client.post(f"/api/runs/{run_id}/control/", body, content_type="application/json")
+    assert response.status_code == 202, response.content
+
+
+def run_state(client, run_id):
+    return client.get(f"/api/runs/{run_id}/").json()
+
+
+def test_a_worker_runs_ping_to_a_passing_verdict_with_every_event_stored(celery_worker, student_user):
+    client = api(student_user)
+    run_id = start(client, rounds=2)
+    run = wait_until(lambda: (r := run_state(client, run_id))["status"] == "done" and r, 60, "the run to finish")
+    assert run["verdict"] == "pass" and run["invariants"][0]["held"] is True
+    seqs = list(Event.objects.filter(run_id=run_id).values_list("seq", flat=True))
+    assert seqs == list(range(1, run["events"] + 1))
+    assert Event.objects.get(run_id=run_id, seq=run["events"]).kind == "end"
+
+
+def test_pause_step_and_resume_move_the_run_one_boundary_at_a_time(celery_worker, student_user):
+    client = api(student_user)
+    run_id = start(client, rounds=2)
+    control(client, run_id, action="pause")  # queued: the worker applies it at the first boundary
+    paused = wait_until(lambda: (r := run_state(client, run_id))["status"] == "paused" and r, 60, "the run to pause")
+    assert paused["step"] == 1
+    stored = Event.objects.filter(run_id=run_id).count()
+    assert stored == paused["events"]
+    control(client, run_id, action="step")
+    stepped = wait_until(lambda: (r := run_state(client, run_id))["step"] == 2 and r, 30, "one step")
+    assert stepped["status"] == "paused"
+    assert Event.objects.filter(run_id=run_id).count() > stored  # the first probe happened
+    assert not Event.objects.filter(run_id=run_id, kind="end").exists()
+    control(client, run_id, action="resume")
+    done = wait_until(lambda: (r := run_state(client, run_id))["status"] == "done" and r, 60, "the run to finish")
+    assert done["verdict"] == "pass"
+
+
+def test_stop_cancels_a_running_run_and_still_records_its_end(celery_worker, student_user):
+    client = api(student_user)
+    run_id = start(client, scenario="stream-load", events=200000, rate=200)
+    wait_until(lambda: run_state(client, run_id)["status"] == "running", 60, "the run to start")
+    control(client, run_id, action="stop")
+    run = wait_until(lambda: (r := run_state(client, run_id))["status"] == "cancelled" and r, 30, "the run to stop")
+    assert run["failure_reason"] == "stopped by alice"
+    end = Event.objects.filter(run_id=run_id).order_by("-seq").first()
+    assert end.kind == "end" and end.data["status"] == "cancelled"
+
+
+def test_a_worker_killed_mid_run_leaves_the_run_failed_with_a_reason(student_user, transactional_db, tmp_path):
+    worker = start_worker(tmp_path, name="doomed")
+    try:
+        client = api(student_user)
+        run_id = start(client, scenario="stream-load", events=200000, rate=500)
+        wait_until(lambda: run_state(client, run_id)["events"] > 100, 60, "the run to be under way")
+        worker.kill(signal.SIGKILL)  # the whole worker: main process and pool children
+        worker.popen.wait(10)
+        # Readers (the API, a watching viewer, the periodic reaper) fail it once its heartbeat is
+        # older than DISTLAB_HEARTBEAT_TIMEOUT (10 s); 30 s is the promise to users.
+        run = wait_until(lambda: (r := run_state(client, run_id))["status"] == "failed" and r, 30, "the run to be failed")
+    finally:
+        worker.stop()
+    assert "worker" in run["failure_reason"] and "heartbeat" in run["failure_reason"]
+    stored = list(Event.objects.filter(run_id=run_id).order_by("seq").values_list("seq", "kind"))
+    assert [s for s, _ in stored] == list(range(1, len(stored) + 1))
+    assert stored[-1][1] == "end"
+    assert Run.objects.get(pk=run_id).events_count == len(stored)
