@@ -70,7 +70,9 @@ class Process:
         self.name = name
         self.log_path = Path(log_dir) / f"{name}.log"
         self.log = open(self.log_path, "wb")
-        self.popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.popen = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def alive(self):
         return self.popen.poll() is None
@@ -168,4 +170,8 @@ def live_stack(transactional_db, tmp_path):
 
 
 def lab_node_urls():
-    return {"mariadb_url": settings.LAB_MARIADB_URL, "redis_url": settings.LAB_REDIS_URL, "zk_hosts": settings.LAB_ZK_HOSTS}
+    return {
+        "mariadb_url": settings.LAB_MARIADB_URL,
+        "redis_url": settings.LAB_REDIS_URL,
+        "zk_hosts": settings.LAB_ZK_HOSTS,
+    }

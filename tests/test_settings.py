@@ -18,7 +18,9 @@ def check_deploy(**env):
 
 
 def test_production_settings_pass_check_deploy():
-    out = check_deploy(SECRET_KEY="k7#Qz9!vR2@mL5$wX8^pT1&nB4*cF6(hJ0)yD3-gS7+eA2=uK9~", ALLOWED_HOSTS="lab.example.org")
+    out = check_deploy(
+        SECRET_KEY="k7#Qz9!vR2@mL5$wX8^pT1&nB4*cF6(hJ0)yD3-gS7+eA2=uK9~", ALLOWED_HOSTS="lab.example.org"
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "no issues" in out.stdout
 

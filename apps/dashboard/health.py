@@ -17,7 +17,13 @@ def _probe(name, role, fn):
     began = time.perf_counter()
     try:
         detail = fn()
-        return {"name": name, "role": role, "ok": True, "ms": round((time.perf_counter() - began) * 1000, 2), "detail": detail}
+        return {
+            "name": name,
+            "role": role,
+            "ok": True,
+            "ms": round((time.perf_counter() - began) * 1000, 2),
+            "detail": detail,
+        }
     except Exception as exc:  # noqa: BLE001 - a down node is a status, not an error
         return {"name": name, "role": role, "ok": False, "detail": f"{type(exc).__name__}: {exc}"}
 
@@ -79,4 +85,8 @@ def workers():
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "workers": [], "detail": f"{type(exc).__name__}: {exc}"}
     names = sorted(name for reply in replies for name in reply)
-    return {"ok": bool(names), "workers": names, "detail": f"{len(names)} worker(s) answered" if names else "no worker answered"}
+    return {
+        "ok": bool(names),
+        "workers": names,
+        "detail": f"{len(names)} worker(s) answered" if names else "no worker answered",
+    }

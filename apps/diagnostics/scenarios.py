@@ -22,7 +22,9 @@ register(
                 engine=engine.ping,
                 params=(Param("rounds", "int", 5, "how many rounds of probes", min=1, max=200),),
                 invariants=(
-                    Invariant("all_nodes_answered", "every probe of every node got an answer", checkers.all_nodes_answered),
+                    Invariant(
+                        "all_nodes_answered", "every probe of every node got an answer", checkers.all_nodes_answered
+                    ),
                 ),
                 faults=(
                     Fault("kill-connections", ("mariadb", "redis"), "kill the prober's connections on the server"),
@@ -39,7 +41,9 @@ register(
                     Param("rate", "int", 0, "events per second; 0 is as fast as possible", min=0, max=1_000_000),
                 ),
                 invariants=(
-                    Invariant("every_event_recorded", "events are stored 1..N with no gap", checkers.every_event_recorded),
+                    Invariant(
+                        "every_event_recorded", "events are stored 1..N with no gap", checkers.every_event_recorded
+                    ),
                 ),
             ),
         ],

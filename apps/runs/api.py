@@ -84,7 +84,9 @@ def run_control(request, run_id):
     serializer.is_valid(raise_exception=True)
     outcome = apply_control(run, serializer.command(request.user))
     if outcome is None:
-        return Response({"detail": f"the run is {run.status}; it takes no more actions"}, status=status.HTTP_409_CONFLICT)
+        return Response(
+            {"detail": f"the run is {run.status}; it takes no more actions"}, status=status.HTTP_409_CONFLICT
+        )
     return Response(outcome, status=status.HTTP_202_ACCEPTED)
 
 

@@ -26,9 +26,21 @@ def reap_stale_runs(run_ids=None):
                 continue
             reason = f"the worker running this run stopped (no heartbeat for {timeout} s)"
             last = run.events.aggregate(last=Max("seq"))["last"] or 0
-            end = {"status": "failed", "verdict": "unknown", "expected": run.expected, "invariants": [], "reason": reason}
+            end = {
+                "status": "failed",
+                "verdict": "unknown",
+                "expected": run.expected,
+                "invariants": [],
+                "reason": reason,
+            }
             Event.objects.create(
-                run=run, seq=last + 1, t=_elapsed_ms(run), kind="end", actor="checker", label="failed: unknown", data=end
+                run=run,
+                seq=last + 1,
+                t=_elapsed_ms(run),
+                kind="end",
+                actor="checker",
+                label="failed: unknown",
+                data=end,
             )
             run.status, run.verdict, run.failure_reason = Run.Status.FAILED, Run.Verdict.UNKNOWN, reason
             run.finished_at, run.events_count = timezone.now(), last + 1

@@ -4,8 +4,9 @@ Plain Python. Each lab app declares its Lab in scenarios.py and calls `register(
 imports every scenarios.py at start-up.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 _TYPES = {"int": int, "float": float, "bool": bool, "str": str, "choice": str}
 

@@ -23,4 +23,6 @@ def status_frame(run, **extra):
 
 
 def publish_status(run, **extra):
-    async_to_sync(get_channel_layer().group_send)(group_name(run.pk), {"type": "run.status", "frame": status_frame(run, **extra)})
+    async_to_sync(get_channel_layer().group_send)(
+        group_name(run.pk), {"type": "run.status", "frame": status_frame(run, **extra)}
+    )

@@ -42,5 +42,11 @@ def run_list(request):
     return render(
         request,
         "runs/list.html",
-        {"page": page, "filters": filters, "labs": sorted(LABS), "statuses": Run.Status.values, "verdicts": Run.Verdict.values},
+        {
+            "page": page,
+            "filters": filters,
+            "labs": sorted(LABS),
+            "statuses": Run.Status.values,
+            "verdicts": Run.Verdict.values,
+        },
     )

@@ -25,7 +25,11 @@ def test_ping_gets_a_real_answer_from_every_node_and_passes():
     assert result["answered"] == {"mariadb": 2, "redis": 2, "zookeeper": 2}
     assert checks[0]["name"] == "all_nodes_answered" and checks[0]["held"] is True
     commands = [(e["to"], e["data"]["command"], e["data"]["result"]) for e in events if e["kind"] == "cmd"]
-    assert commands[:3] == [("mariadb", "SELECT 1", "1"), ("redis", "PING", "PONG"), ("zookeeper", "exists /", "exists (version 0)")]
+    assert commands[:3] == [
+        ("mariadb", "SELECT 1", "1"),
+        ("redis", "PING", "PONG"),
+        ("zookeeper", "exists /", "exists (version 0)"),
+    ]
     replies = [e for e in events if e["kind"] == "msg" and "reply_to" in e["data"]]
     requests = {e["seq"]: e for e in events if e["kind"] == "msg" and "reply_to" not in e["data"]}
     assert len(replies) == 6
@@ -70,7 +74,9 @@ def test_killing_the_probers_mariadb_connection_is_caught_by_the_checker():
 
 
 def test_stream_load_emits_every_event_and_the_checker_reads_them_back():
-    ctx, result, checks, events = run_engine(get_scenario("diagnostics", "stream-load"), lab_node_urls(), {"events": 2500})
+    ctx, result, checks, events = run_engine(
+        get_scenario("diagnostics", "stream-load"), lab_node_urls(), {"events": 2500}
+    )
     assert result == {"emitted": 2500}
     assert [e["seq"] for e in events[:-1]] == list(range(1, len(events)))
     assert checks[0]["held"] is True

@@ -36,7 +36,13 @@ def test_it_lists_labs_scenarios_and_their_parameter_schemas(student_user):
     labs = token_client(student_user).get("/api/labs/").json()["labs"]
     diagnostics = next(lab for lab in labs if lab["name"] == "diagnostics")
     ping = next(s for s in diagnostics["scenarios"] if s["name"] == "ping")
-    assert ping["params"]["rounds"] == {"type": "int", "default": 5, "help": "how many rounds of probes", "min": 1, "max": 200}
+    assert ping["params"]["rounds"] == {
+        "type": "int",
+        "default": 5,
+        "help": "how many rounds of probes",
+        "min": 1,
+        "max": 200,
+    }
     assert ping["expected"] == "pass"
     assert ping["invariants"][0]["name"] == "all_nodes_answered"
 
@@ -45,7 +51,12 @@ def test_a_script_starts_a_run_with_a_token_and_gets_its_addresses(student_user)
     response = start(token_client(student_user), params={"rounds": 2}, seed=11)
     assert response.status_code == 201
     body = response.json()
-    assert body == {"id": body["id"], "status": "queued", "url": f"/runs/{body['id']}/", "ws": f"/ws/runs/{body['id']}/"}
+    assert body == {
+        "id": body["id"],
+        "status": "queued",
+        "url": f"/runs/{body['id']}/",
+        "ws": f"/ws/runs/{body['id']}/",
+    }
     run = Run.objects.get(pk=body["id"])
     assert (run.owner, run.params, run.seed, run.expected) == (student_user, {"rounds": 2}, 11, "pass")
 
@@ -74,7 +85,10 @@ def test_the_browser_session_needs_a_csrf_token(student_user):
     client.get("/")  # any page sets the cookie
     token = client.cookies["csrftoken"].value
     response = client.post(
-        "/api/runs/", {"lab": "diagnostics", "scenario": "ping"}, content_type="application/json", HTTP_X_CSRFTOKEN=token
+        "/api/runs/",
+        {"lab": "diagnostics", "scenario": "ping"},
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
     )
     assert response.status_code == 201
 
@@ -83,9 +97,12 @@ def test_a_student_sees_only_their_own_runs_and_staff_see_all(student_user, othe
     run_id = start(token_client(student_user)).json()["id"]
     assert token_client(other_student).get(f"/api/runs/{run_id}/").status_code == 404
     assert token_client(other_student).get(f"/api/runs/{run_id}/events/").status_code == 404
-    assert token_client(other_student).post(
-        f"/api/runs/{run_id}/control/", {"action": "stop"}, content_type="application/json"
-    ).status_code == 404
+    assert (
+        token_client(other_student)
+        .post(f"/api/runs/{run_id}/control/", {"action": "stop"}, content_type="application/json")
+        .status_code
+        == 404
+    )
     assert token_client(other_student).get("/api/runs/").json()["runs"] == []
     assert token_client(instructor).get(f"/api/runs/{run_id}/").json()["owner"] == "alice"
     assert [r["id"] for r in token_client(instructor).get("/api/runs/").json()["runs"]] == [run_id]
@@ -110,7 +127,16 @@ def test_events_come_in_pages_after_a_seq(student_user):
     page = client.get(f"/api/runs/{run.pk}/events/?after=2&limit=3").json()
     assert [e["seq"] for e in page["events"]] == [3, 4, 5]
     assert page["next"] == 5 and page["more"] is True
-    assert page["events"][0] == {"v": 1, "run": run.pk, "seq": 3, "t": 3.0, "kind": "log", "actor": "a", "label": "e3", "data": {}}
+    assert page["events"][0] == {
+        "v": 1,
+        "run": run.pk,
+        "seq": 3,
+        "t": 3.0,
+        "kind": "log",
+        "actor": "a",
+        "label": "e3",
+        "data": {},
+    }
     rest = client.get(f"/api/runs/{run.pk}/events/?after=5").json()
     assert [e["seq"] for e in rest["events"]] == [6, 7] and rest["more"] is False
     bad = client.get(f"/api/runs/{run.pk}/events/?after=-1&limit=lots")
@@ -126,7 +152,9 @@ def test_control_checks_the_action_and_the_runs_state(student_user):
         "action": ['"dance" is not a valid choice.']
     }
     assert "value" in client.post(url, {"action": "speed"}, content_type="application/json").json()
-    bad_fault = client.post(url, {"action": "fault", "kind": "kill-connections", "target": "zookeeper"}, content_type="application/json")
+    bad_fault = client.post(
+        url, {"action": "fault", "kind": "kill-connections", "target": "zookeeper"}, content_type="application/json"
+    )
     assert bad_fault.status_code == 400 and "allowed" in bad_fault.json()["kind"][0]
     assert client.post(url, {"action": "pause"}, content_type="application/json").status_code == 202
     # A queued run is stopped at once; afterwards it takes no more actions.

@@ -14,7 +14,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def lab(*args):
     return subprocess.run(
-        [sys.executable, "manage.py", "lab", *args], cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", "lab", *args],
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -26,7 +26,9 @@ def session_cookie(user):
 
 @sync_to_async
 def make_run(owner, events=0, status="running"):
-    run = Run.objects.create(owner=owner, lab="diagnostics", scenario="ping", seed=1, status=status, events_count=events)
+    run = Run.objects.create(
+        owner=owner, lab="diagnostics", scenario="ping", seed=1, status=status, events_count=events
+    )
     Event.objects.bulk_create(
         Event(run=run, seq=i, t=float(i), kind="log", actor="prober", label=f"e{i}") for i in range(1, events + 1)
     )
@@ -51,7 +53,13 @@ async def receive_events(comm, until_seq):
 
 
 def live_batch(run, seqs):
-    return {"type": "run.events", "events": [{"v": 1, "run": run.pk, "seq": s, "t": float(s), "kind": "log", "actor": "p", "label": f"e{s}", "data": {}} for s in seqs]}
+    return {
+        "type": "run.events",
+        "events": [
+            {"v": 1, "run": run.pk, "seq": s, "t": float(s), "kind": "log", "actor": "p", "label": f"e{s}", "data": {}}
+            for s in seqs
+        ],
+    }
 
 
 async def test_it_sends_the_status_then_every_stored_event_after_the_given_seq(student_user):
@@ -73,12 +81,16 @@ async def test_a_viewer_that_reconnects_with_after_gets_each_event_exactly_once(
     await first.receive_json_from()
     got = await receive_events(first, 5)
     # Events 6-8 are recorded (stored, then published) while the viewer is connected...
-    await sync_to_async(Event.objects.bulk_create)(Event(run=run, seq=s, t=s, kind="log", label=f"e{s}") for s in (6, 7, 8))
+    await sync_to_async(Event.objects.bulk_create)(
+        Event(run=run, seq=s, t=s, kind="log", label=f"e{s}") for s in (6, 7, 8)
+    )
     await layer.group_send(group_name(run.pk), live_batch(run, [6, 7, 8]))
     got += await receive_events(first, 8)
     await first.disconnect()
     # ... 9-11 while it is away: stored, and published to nobody.
-    await sync_to_async(Event.objects.bulk_create)(Event(run=run, seq=s, t=s, kind="log", label=f"e{s}") for s in (9, 10, 11))
+    await sync_to_async(Event.objects.bulk_create)(
+        Event(run=run, seq=s, t=s, kind="log", label=f"e{s}") for s in (9, 10, 11)
+    )
     await layer.group_send(group_name(run.pk), live_batch(run, [9, 10, 11]))
     second = await viewer(student_user, run, after=got[-1])
     await second.connect()
@@ -100,7 +112,9 @@ async def test_a_gap_in_the_live_stream_is_filled_from_the_database(student_user
     await comm.receive_json_from()
     assert await receive_events(comm, 2) == [1, 2]
     # Batch 3-4 was dropped on the way (a slow viewer's full channel); 5 arrives.
-    await sync_to_async(Event.objects.bulk_create)(Event(run=run, seq=s, t=s, kind="log", label=f"e{s}") for s in (3, 4, 5))
+    await sync_to_async(Event.objects.bulk_create)(
+        Event(run=run, seq=s, t=s, kind="log", label=f"e{s}") for s in (3, 4, 5)
+    )
     await get_channel_layer().group_send(group_name(run.pk), live_batch(run, [5]))
     assert await receive_events(comm, 5) == [3, 4, 5]
     await comm.disconnect()

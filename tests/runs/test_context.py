@@ -105,6 +105,11 @@ def test_history_records_invocations_and_completions_as_op_events():
     op2 = ctx.history.invoke("client-2", "read")
     ctx.history.info(op2, error="timeout")
     ctx._recorder.close()
-    assert [(o["type"], o["f"]) for o in ctx.history.ops] == [("invoke", "write"), ("ok", "write"), ("invoke", "read"), ("info", "read")]
+    assert [(o["type"], o["f"]) for o in ctx.history.ops] == [
+        ("invoke", "write"),
+        ("ok", "write"),
+        ("invoke", "read"),
+        ("info", "read"),
+    ]
     assert [e["kind"] for e in sink.events] == ["op"] * 4
     assert sink.events[3]["data"]["error"] == "timeout"

@@ -14,7 +14,16 @@ def test_it_numbers_events_from_one_without_gaps_across_batches():
         recorder.emit("log", actor="a", label=f"line {i}")
     recorder.close()
     assert [e["seq"] for e in sink.events] == list(range(1, 101))
-    assert sink.events[0] == {"v": 1, "run": 1, "seq": 1, "t": sink.events[0]["t"], "kind": "log", "actor": "a", "label": "line 0", "data": {}}
+    assert sink.events[0] == {
+        "v": 1,
+        "run": 1,
+        "seq": 1,
+        "t": sink.events[0]["t"],
+        "kind": "log",
+        "actor": "a",
+        "label": "line 0",
+        "data": {},
+    }
 
 
 def test_it_keeps_seq_contiguous_when_many_threads_emit_at_once():

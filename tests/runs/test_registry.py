@@ -47,7 +47,10 @@ def test_params_must_be_an_object():
 def test_lookups_say_what_exists():
     assert "diagnostics" in LABS
     assert get_scenario("diagnostics", "ping").lab == "diagnostics"
-    for lab, name, message in (("nope", "ping", "unknown lab 'nope'"), ("diagnostics", "pong", "unknown scenario 'pong'")):
+    for lab, name, message in (
+        ("nope", "ping", "unknown lab 'nope'"),
+        ("diagnostics", "pong", "unknown scenario 'pong'"),
+    ):
         try:
             get_scenario(lab, name)
         except LookupError as exc:

@@ -18,7 +18,9 @@ def api(user):
 
 
 def start(client, scenario="ping", **params):
-    response = client.post("/api/runs/", {"lab": "diagnostics", "scenario": scenario, "params": params}, content_type="application/json")
+    response = client.post(
+        "/api/runs/", {"lab": "diagnostics", "scenario": scenario, "params": params}, content_type="application/json"
+    )
     assert response.status_code == 201, response.content
     return response.json()["id"]
 
@@ -81,7 +83,9 @@ def test_a_worker_killed_mid_run_leaves_the_run_failed_with_a_reason(student_use
         worker.popen.wait(10)
         # Readers (the API, a watching viewer, the periodic reaper) fail it once its heartbeat is
         # older than DISTLAB_HEARTBEAT_TIMEOUT (10 s); 30 s is the promise to users.
-        run = wait_until(lambda: (r := run_state(client, run_id))["status"] == "failed" and r, 30, "the run to be failed")
+        run = wait_until(
+            lambda: (r := run_state(client, run_id))["status"] == "failed" and r, 30, "the run to be failed"
+        )
     finally:
         worker.stop()
     assert "worker" in run["failure_reason"] and "heartbeat" in run["failure_reason"]

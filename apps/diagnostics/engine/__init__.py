@@ -66,8 +66,15 @@ def ping(ctx):
                     label=command,
                     data={"command": command, "result": str(reply), "ms": ms, "ok": True},
                 )
-                ctx.emit("metric", actor=ACTOR, label="latency_ms", data={"name": "latency_ms", "series": node, "x": r, "y": ms})
-                ctx.emit("state", actor=node, label=f"{node} answered in {ms:.2f} ms", data={"state": "up", "last_ms": ms})
+                ctx.emit(
+                    "metric",
+                    actor=ACTOR,
+                    label="latency_ms",
+                    data={"name": "latency_ms", "series": node, "x": r, "y": ms},
+                )
+                ctx.emit(
+                    "state", actor=node, label=f"{node} answered in {ms:.2f} ms", data={"state": "up", "last_ms": ms}
+                )
                 answered[node] += 1
                 ctx.history.ok(op, node)
             ctx.step()

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,58 +14,96 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('lab', models.CharField(max_length=40)),
-                ('scenario', models.CharField(max_length=80)),
-                ('params', models.JSONField(default=dict)),
-                ('seed', models.BigIntegerField()),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('paused', 'Paused'), ('done', 'Done'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=10)),
-                ('verdict', models.CharField(blank=True, choices=[('pass', 'Pass'), ('fail', 'Fail'), ('unknown', 'Unknown')], max_length=8)),
-                ('expected', models.CharField(blank=True, choices=[('pass', 'Pass'), ('fail', 'Fail'), ('unknown', 'Unknown')], max_length=8)),
-                ('invariants', models.JSONField(blank=True, default=list)),
-                ('failure_reason', models.TextField(blank=True)),
-                ('speed', models.FloatField(default=0)),
-                ('events_count', models.PositiveIntegerField(default=0)),
-                ('step', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='runs', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("lab", models.CharField(max_length=40)),
+                ("scenario", models.CharField(max_length=80)),
+                ("params", models.JSONField(default=dict)),
+                ("seed", models.BigIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("paused", "Paused"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "verdict",
+                    models.CharField(
+                        blank=True, choices=[("pass", "Pass"), ("fail", "Fail"), ("unknown", "Unknown")], max_length=8
+                    ),
+                ),
+                (
+                    "expected",
+                    models.CharField(
+                        blank=True, choices=[("pass", "Pass"), ("fail", "Fail"), ("unknown", "Unknown")], max_length=8
+                    ),
+                ),
+                ("invariants", models.JSONField(blank=True, default=list)),
+                ("failure_reason", models.TextField(blank=True)),
+                ("speed", models.FloatField(default=0)),
+                ("events_count", models.PositiveIntegerField(default=0)),
+                ("step", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="runs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveIntegerField()),
-                ('t', models.FloatField()),
-                ('kind', models.CharField(max_length=12)),
-                ('actor', models.CharField(blank=True, max_length=80)),
-                ('to', models.CharField(blank=True, max_length=80)),
-                ('label', models.CharField(blank=True, max_length=500)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='runs.run')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("seq", models.PositiveIntegerField()),
+                ("t", models.FloatField()),
+                ("kind", models.CharField(max_length=12)),
+                ("actor", models.CharField(blank=True, max_length=80)),
+                ("to", models.CharField(blank=True, max_length=80)),
+                ("label", models.CharField(blank=True, max_length=500)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="events", to="runs.run"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'seq'],
+                "ordering": ["run", "seq"],
             },
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['owner', 'status'], name='runs_run_owner_i_873827_idx'),
+            model_name="run",
+            index=models.Index(fields=["owner", "status"], name="runs_run_owner_i_873827_idx"),
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['status', 'heartbeat_at'], name='runs_run_status_334c94_idx'),
+            model_name="run",
+            index=models.Index(fields=["status", "heartbeat_at"], name="runs_run_status_334c94_idx"),
         ),
         migrations.AddConstraint(
-            model_name='event',
-            constraint=models.UniqueConstraint(fields=('run', 'seq'), name='event_seq_unique_per_run'),
+            model_name="event",
+            constraint=models.UniqueConstraint(fields=("run", "seq"), name="event_seq_unique_per_run"),
         ),
     ]
