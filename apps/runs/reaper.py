@@ -1,5 +1,6 @@
 """Fails runs whose worker died: a run still `running` or `paused` whose heartbeat stopped."""
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -8,7 +9,10 @@ from django.db.models import Max
 from django.utils import timezone
 
 from .models import Event, Run
+from .nodes import cleanup_run
 from .status import publish_status
+
+log = logging.getLogger(__name__)
 
 
 def reap_stale_runs(run_ids=None):
@@ -46,8 +50,22 @@ def reap_stale_runs(run_ids=None):
             run.finished_at, run.events_count = timezone.now(), last + 1
             run.save(update_fields=["status", "verdict", "failure_reason", "finished_at", "events_count"])
         publish_status(run)
+        _clean_up_nodes(run.pk)
         reaped.append(run.pk)
     return reaped
+
+
+def _clean_up_nodes(run_id):
+    """The dead worker never reached its clean-up: drop the run's databases, keys and znodes."""
+    try:
+        cleanup_run(
+            run_id,
+            mariadb_url=settings.LAB_MARIADB_URL,
+            redis_url=settings.LAB_REDIS_URL,
+            zk_hosts=settings.LAB_ZK_HOSTS,
+        )
+    except Exception:  # noqa: BLE001 - a node that is down now is cleaned at the next start
+        log.exception("clean-up of reaped run %s failed", run_id)
 
 
 def _elapsed_ms(run):
