@@ -1,0 +1,70 @@
+// The command log: every SQL / Redis / ZooKeeper command sent, with its result or error and how
+// long it took; faults and log lines are interleaved in order. Newest at the bottom.
+
+import { formatT, truncate } from "./fold.js";
+import { html } from "./svg.js";
+
+export class CommandLog {
+  constructor(table, scroller, counter) {
+    this.tbody = table.tBodies[0];
+    this.scroller = scroller;
+    this.counter = counter;
+    this.rendered = []; // seq of each row drawn
+    this.emptyRow = html("tr", { className: "cmdlog__empty" });
+    this.emptyRow.append(html("td", { colspan: 6 }, "No commands yet."));
+    this.tbody.append(this.emptyRow);
+  }
+
+  sync(state, { rebuild = false } = {}) {
+    const rows = state.commands;
+    const n = this.rendered.length;
+    const diverged = rows.length < n || (n > 0 && rows[n - 1].seq !== this.rendered[n - 1]);
+    if (!rebuild && !diverged && rows.length === n) return;
+    const stick = rebuild || this.scroller.scrollTop + this.scroller.clientHeight >= this.scroller.scrollHeight - 40;
+    if (rebuild || diverged) {
+      // Going back in time: drop the rows that had not happened yet.
+      let keep = 0;
+      while (keep < n && keep < rows.length && rows[keep].seq === this.rendered[keep]) keep++;
+      const trs = this.tbody.querySelectorAll("tr[data-seq]");
+      for (let i = trs.length - 1; i >= keep; i--) trs[i].remove();
+      this.rendered.length = keep;
+    }
+    const fresh = rows.length - this.rendered.length;
+    for (let i = this.rendered.length; i < rows.length; i++) {
+      this.tbody.append(this.row(rows[i], fresh <= 3));
+      this.rendered.push(rows[i].seq);
+    }
+    this.emptyRow.hidden = rows.length > 0;
+    if (this.counter) {
+      const cmds = rows.filter((r) => r.kind === "cmd");
+      const errors = cmds.filter((r) => !r.ok).length;
+      this.counter.textContent = `${cmds.length} command${cmds.length === 1 ? "" : "s"}${errors ? `, ${errors} failed` : ""}`;
+    }
+    if (stick) this.scroller.scrollTop = this.scroller.scrollHeight;
+  }
+
+  row(r, highlight) {
+    const failed = r.kind === "cmd" && !r.ok;
+    const tr = html("tr", {
+      className: `cmdlog__row cmdlog__row--${r.kind}${failed ? " is-error" : ""}${highlight ? " is-new" : ""}`,
+      dataset: { seq: r.seq, kind: r.kind },
+      "data-testid": r.kind === "cmd" ? "cmd-row" : null,
+    });
+    tr.append(html("td", { className: "num muted" }, formatT(r.t)));
+    tr.append(html("td", { className: "cmdlog__who" }, r.to ? `${r.actor} → ${r.to}` : r.actor));
+    const command = html("td", { className: "cmdlog__command" });
+    command.append(html("code", {}, truncate(r.command, 160)));
+    if (r.command && r.command.length > 160) command.title = r.command;
+    tr.append(command);
+    let outcome;
+    if (r.kind === "fault") outcome = html("td", { className: "cmdlog__fault" }, `⚡ fault ${r.result || ""}`);
+    else if (r.kind === "log") outcome = html("td", { className: "muted" }, "log");
+    else if (failed) outcome = html("td", { className: "cmdlog__error" }, truncate(r.error || "failed", 200));
+    else outcome = html("td", {}, truncate(r.result ?? "", 120));
+    if ((r.error || r.result) && String(r.error || r.result).length > 120) outcome.title = String(r.error || r.result);
+    tr.append(outcome);
+    tr.append(html("td", { className: "num" }, r.ms == null ? "" : Number(r.ms).toFixed(r.ms < 10 ? 2 : 1)));
+    tr.append(html("td", { className: "num muted" }, `#${r.seq}`));
+    return tr;
+  }
+}

@@ -1,0 +1,189 @@
+// The run page: wires the event stream, the playback position and the panels together.
+//
+// Generating, delivering and displaying events are separate: the stream delivers events (each once,
+// in order) into `events`; the player decides which prefix of them is on screen; every panel renders
+// fold(events, k) and nothing else, so a live view, a paused one and a scrubbed one look alike.
+
+import { CommandLog } from "./cmdlog.js";
+import { Charts } from "./charts.js";
+import { Controls, Toast } from "./controls.js";
+import { LamportDiagram } from "./lamport.js";
+import { NodeDiagram } from "./nodes.js";
+import { Player } from "./playback.js";
+import { RunStream } from "./stream.js";
+import { VerdictPanel } from "./verdict.js";
+
+const FINISHED = ["done", "failed", "cancelled"];
+const $ = (id) => document.getElementById(id);
+
+const page = JSON.parse($("run-page").textContent);
+const events = [];
+let runStatus = { status: page.status, step: null, events: 0, speed: null };
+
+const toast = new Toast($("toast"));
+const nodes = new NodeDiagram($("nodes"), $("nodes-caption"));
+const lamport = new LamportDiagram($("lamport"));
+const cmdlog = new CommandLog($("cmdlog"), $("cmdlog-scroll"), $("cmdlog-count"));
+const charts = new Charts($("charts"), $("counters"), $("charts-empty"));
+const verdict = new VerdictPanel({
+  verdict: $("verdict"),
+  expected: $("verdict-expected"),
+  reason: $("failure-reason"),
+  list: $("invariants"),
+  invariants: page.invariants,
+});
+
+function hasEnd() {
+  return events.length > 0 && events[events.length - 1].kind === "end";
+}
+
+function finished() {
+  return FINISHED.includes(runStatus.status) || hasEnd();
+}
+
+function render(state, { rebuild }) {
+  nodes.sync(state, { rebuild });
+  lamport.sync(state, { rebuild });
+  cmdlog.sync(state, { rebuild });
+  charts.sync(state, { rebuild });
+  verdict.sync(state, { rebuild });
+}
+
+const player = new Player(events, {
+  render,
+  animate(row, ms) {
+    if (row) nodes.animate(row, ms);
+    else nodes.stopAnimations();
+  },
+  changed: updatePlayback,
+  finished,
+});
+
+// Status line ------------------------------------------------------------------------------------
+function updateStatusLine() {
+  const status = runStatus.status;
+  for (const el of [$("run-status"), $("run-status-text")]) {
+    el.textContent = status;
+    el.dataset.status = status;
+  }
+  $("run-status").className = `status status--${status} status--big`;
+  const step = $("run-step");
+  // The server reports the step when the run pauses or changes pace, so it is shown while paused.
+  step.hidden = !(status === "paused" && runStatus.step != null);
+  step.textContent = `paused at step ${runStatus.step}`;
+  $("run-events").textContent = events.length;
+  document.title = `${status} · Run #${page.id} · DistLab`;
+}
+
+function setConnection(state, detail) {
+  const el = $("connection");
+  el.dataset.state = state;
+  el.textContent = {
+    connecting: "connecting…",
+    live: "live",
+    reconnecting: `reconnecting${detail ? ` ${detail}` : ""}…`,
+    closed: `disconnected${detail ? `: ${detail}` : ""}`,
+    complete: "complete: every event loaded",
+  }[state] || state;
+}
+
+// Playback bar -------------------------------------------------------------------------------------
+const scrubber = $("scrubber");
+const liveBox = $("live");
+const playButton = $("play");
+
+function updatePlayback() {
+  const n = events.length;
+  scrubber.max = String(n);
+  if (document.activeElement !== scrubber || !scrubbing) scrubber.value = String(player.k);
+  $("scrub-label").textContent = `${player.k} / ${n}`;
+  $("view-position").textContent = player.live && player.behind > 0 ? `${player.k} (catching up, ${player.behind} behind)` : `${player.k} of ${n}`;
+  liveBox.checked = player.live;
+  playButton.textContent = player.playing ? "❚❚ Pause" : "▶ Play";
+  playButton.setAttribute("aria-pressed", String(player.playing));
+  $("step-back").disabled = player.k <= 0;
+  $("step-forward").disabled = player.k >= n;
+  document.body.dataset.view = player.live ? "live" : player.playing ? "replaying" : "scrubbed";
+  updateStatusLine();
+}
+
+// Dragging folds at most once per frame, however many input events the browser sends.
+let scrubbing = false;
+let scrubTarget = null;
+scrubber.addEventListener("input", () => {
+  scrubbing = true;
+  if (scrubTarget === null) {
+    requestAnimationFrame(() => {
+      const target = scrubTarget;
+      scrubTarget = null;
+      player.scrubTo(target);
+    });
+  }
+  scrubTarget = Number(scrubber.value);
+});
+scrubber.addEventListener("change", () => {
+  scrubbing = false;
+  player.scrubTo(Number(scrubber.value));
+});
+$("step-back").addEventListener("click", () => player.stepBy(-1));
+$("step-forward").addEventListener("click", () => player.stepBy(1));
+$("pb-start").addEventListener("click", () => player.scrubTo(0));
+$("pb-end").addEventListener("click", () => (finished() ? player.scrubTo(events.length) : player.setLive(true)));
+playButton.addEventListener("click", () => player.togglePlay());
+liveBox.addEventListener("change", () => player.setLive(liveBox.checked));
+$("playback-speed").addEventListener("change", (e) => player.setRate(Number(e.target.value)));
+
+// The stream ---------------------------------------------------------------------------------------
+let awaitingSnapshot = true;
+let controls = null;
+
+const stream = new RunStream(page.ws, {
+  onEvents(batch) {
+    for (const event of batch) events.push(event);
+    player.notify();
+    maybeComplete();
+  },
+  onStatus(frame) {
+    runStatus = { ...runStatus, ...frame, step: frame.step ?? (frame.status === runStatus.status ? runStatus.step : null) };
+    if (awaitingSnapshot) {
+      // What was stored before we connected is history: shown at once rather than animated.
+      awaitingSnapshot = false;
+      player.backlogUpTo = Math.max(player.backlogUpTo, frame.events || 0);
+    }
+    controls?.update({ status: frame.status, speed: frame.speed });
+    updateStatusLine();
+    maybeComplete();
+  },
+  onError(frame) {
+    let message = frame.message || "error";
+    if (frame.errors) {
+      const details = Object.entries(frame.errors).map(([field, errs]) => `${field}: ${[].concat(errs).join(" ")}`);
+      message += ` (${details.join("; ")})`;
+    }
+    toast.show(message);
+  },
+  onAccepted(frame) {
+    controls?.accepted(frame);
+  },
+  onConnection(state, detail) {
+    if (state === "connecting" || state === "reconnecting") awaitingSnapshot = true;
+    setConnection(state, detail);
+  },
+});
+
+function maybeComplete() {
+  // A finished run sends nothing more: stop listening once its end event is here.
+  if (FINISHED.includes(runStatus.status) && hasEnd()) {
+    stream.close();
+    setConnection("complete");
+    controls?.update({ status: runStatus.status });
+  }
+}
+
+controls = new Controls($("controls"), page.faults, (action) => stream.send(action), toast);
+updatePlayback();
+render(player.state, { rebuild: true });
+stream.connect();
+
+// For tests and the curious: the events and the current view.
+window.distlab = { page, events, player, stream };
