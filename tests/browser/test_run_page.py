@@ -1,0 +1,93 @@
+"""The run page in a real browser: a student starts a ping run from the lab page, watches its steps
+arrive live, gets the verdict, and scrubs back through the history and forward again."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.conftest import PASSWORDS
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Generous: a run is queued, picked up by the worker, and paced at 2 steps per second.
+SLOW = 90_000
+ROUNDS = 3
+PROBES_PER_ROUND = 3  # MariaDB, Redis, ZooKeeper: one command each
+
+
+@pytest.fixture
+def browser_page():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def log_in(page, base_url, user):
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", user.get_username())
+    page.fill("#id_password", PASSWORDS[user.get_username()])
+    page.click("#login-submit")
+    expect(page).to_have_url(f"{base_url}/")
+
+
+def test_it_shows_a_ping_run_live_then_scrubs_back_and_forward(live_stack, student_user, browser_page):
+    page = browser_page
+    log_in(page, live_stack.url, student_user)
+
+    page.goto(f"{live_stack.url}/labs/diagnostics/")
+    form = page.get_by_test_id("run-form-ping")
+    form.locator("#ping-rounds").fill(str(ROUNDS))
+    form.locator("#ping-speed").select_option("2")
+    form.get_by_test_id("run-ping").click()
+    expect(page).to_have_url(re.compile(r"/runs/\d+/$"), timeout=SLOW)
+
+    # Steps appear while the run is still going: a command row is on screen with the status "running".
+    commands = page.locator("#cmdlog [data-testid=cmd-row]")
+    page.wait_for_function(
+        """() => document.querySelectorAll('#cmdlog [data-testid=cmd-row]').length >= 1
+                 && document.getElementById('run-status').dataset.status === 'running'""",
+        timeout=SLOW,
+    )
+    seen_live = commands.count()
+    page.wait_for_function(
+        "n => document.querySelectorAll('#cmdlog [data-testid=cmd-row]').length > n", arg=seen_live, timeout=SLOW
+    )
+
+    verdict = page.get_by_test_id("verdict")
+    expect(verdict).to_have_attribute("data-verdict", "pass", timeout=SLOW)
+    expect(verdict).to_have_text("pass")
+    expect(page.get_by_test_id("run-status")).to_have_text("done", timeout=SLOW)
+    expect(commands).to_have_count(ROUNDS * PROBES_PER_ROUND)
+
+    # Scrubbed back to an early event, every panel shows the run as it was then.
+    scrubber = page.get_by_test_id("scrubber")
+    last = int(scrubber.get_attribute("max"))
+    assert last > 20
+    scrubber.fill("12")
+    expect(page.get_by_test_id("live")).not_to_be_checked()
+    expect(commands).not_to_have_count(ROUNDS * PROBES_PER_ROUND)
+    assert commands.count() < ROUNDS * PROBES_PER_ROUND
+    expect(verdict).to_have_attribute("data-verdict", "")
+    expect(verdict).not_to_have_text("pass")
+
+    # And forward to the end again: the verdict is back.
+    scrubber.fill(str(last))
+    expect(verdict).to_have_attribute("data-verdict", "pass")
+    expect(commands).to_have_count(ROUNDS * PROBES_PER_ROUND)
+
+    assert page.errors == []
