@@ -25,7 +25,8 @@ def test_ping_gets_a_real_answer_from_every_node_and_passes():
     assert result["answered"] == {"mariadb": 2, "redis": 2, "zookeeper": 2}
     assert checks[0]["name"] == "all_nodes_answered" and checks[0]["held"] is True
     commands = [(e["to"], e["data"]["command"], e["data"]["result"]) for e in events if e["kind"] == "cmd"]
-    assert commands[:3] == [
+    assert commands[:3] == [(node, "connect", "connected") for node in ("mariadb", "redis", "zookeeper")]
+    assert commands[3:6] == [
         ("mariadb", "SELECT 1", "1"),
         ("redis", "PING", "PONG"),
         ("zookeeper", "exists /", "exists (version 0)"),
@@ -55,7 +56,7 @@ def test_replaying_the_state_events_gives_the_nodes_real_final_state():
 
 
 def test_killing_the_probers_mariadb_connection_is_caught_by_the_checker():
-    # Boundary 1 follows the `node` events, boundary 2 the first MariaDB probe: the fault comes in
+    # Boundary 1 follows the connections, boundary 2 the first MariaDB probe: the fault comes in
     # there, as an instructor's button would send it, and is a real KILL CONNECTION on the server.
     class FaultAtSecondBoundary(ScriptedControl):
         def poll(self):

@@ -11,12 +11,16 @@ ACTOR = "prober"
 
 
 def _probes(ctx):
-    """For each node: the exact command sent, and a function that sends it on a live client."""
+    """For each node: the exact command sent, a function that opens the client, and one that sends
+    the command on it (reconnecting first if a fault killed the connection)."""
     state = {}
+
+    def connect_mariadb():
+        state["mariadb"] = ctx.nodes.mariadb()
 
     def mariadb():
         if state.get("mariadb") is None or not state["mariadb"].open:
-            state["mariadb"] = ctx.nodes.mariadb()
+            connect_mariadb()
         try:
             with state["mariadb"].cursor() as cur:
                 cur.execute("SELECT 1")
@@ -25,6 +29,10 @@ def _probes(ctx):
             state["mariadb"] = None  # reconnect on the next round
             raise
 
+    def connect_redis():
+        pool = ctx.nodes.redis().connection_pool
+        pool.release(pool.get_connection())
+
     def redis():
         return "PONG" if ctx.nodes.redis().ping() else "no answer"
 
@@ -32,20 +40,43 @@ def _probes(ctx):
         stat = ctx.nodes.zk().exists("/")
         return f"exists (version {stat.version})" if stat else "missing"
 
-    return [("mariadb", "SELECT 1", mariadb), ("redis", "PING", redis), ("zookeeper", "exists /", zookeeper)]
+    return [
+        ("mariadb", "SELECT 1", connect_mariadb, mariadb),
+        ("redis", "PING", connect_redis, redis),
+        ("zookeeper", "exists /", ctx.nodes.zk, zookeeper),
+    ]
 
 
 def ping(ctx):
     rounds = ctx.params["rounds"]
     probes = _probes(ctx)
     ctx.emit("node", actor=ACTOR, label="prober up", data={"state": "up", "role": "client"})
-    for node, _, _ in probes:
+    for node, _, _, _ in probes:
         ctx.emit("node", actor=node, label=f"{node} up", data={"state": "up", "role": "server"})
+    # Connections are opened before the rounds, so the latency chart shows round-trips only.
+    for node, _, connect, _ in probes:
+        try:
+            _, ms = timed(connect)
+            ctx.emit(
+                "cmd",
+                actor=ACTOR,
+                to=node,
+                label="connect",
+                data={"command": "connect", "result": "connected", "ms": ms, "ok": True},
+            )
+        except Exception as exc:  # noqa: BLE001 - the rounds will record this node as not answering
+            ctx.emit(
+                "cmd",
+                actor=ACTOR,
+                to=node,
+                label="connect",
+                data={"command": "connect", "error": f"{type(exc).__name__}: {exc}", "ok": False},
+            )
     ctx.step()
-    answered = {node: 0 for node, _, _ in probes}
+    answered = {node: 0 for node, _, _, _ in probes}
     for r in range(1, rounds + 1):
         ctx.emit("phase", actor=ACTOR, label=f"round {r} of {rounds}", data={"phase": "round", "round": r})
-        for node, command, send in probes:
+        for node, command, _, send in probes:
             op = ctx.history.invoke(ACTOR, "ping", node)
             request = ctx.emit("msg", actor=ACTOR, to=node, label=command, data={"round": r})
             try:
