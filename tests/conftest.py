@@ -33,6 +33,19 @@ def instructor(django_user_model):
     return django_user_model.objects.create_user("charlie", password=PASSWORDS["charlie"], is_staff=True)
 
 
+def session_cookie(user):
+    """The cookie of a fresh logged-in session, as a browser that signed in would send it."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return f"sessionid={session.session_key}"
+
+
 @pytest.fixture(autouse=True)
 def _clean_control_redis():
     """Each test starts with no queued tasks and no pending run commands from an earlier one."""

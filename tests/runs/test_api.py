@@ -175,3 +175,18 @@ def test_a_student_cannot_open_anothers_run_page(student_user, other_student):
     run = Run.objects.create(owner=student_user, lab="diagnostics", scenario="ping", seed=1)
     assert logged_in(other_student).get(f"/runs/{run.pk}/").status_code == 404
     assert logged_in(student_user).get(f"/runs/{run.pk}/").status_code == 200
+
+
+def test_home_and_history_show_a_student_only_their_own_runs(student_user, other_student):
+    mine = Run.objects.create(
+        owner=student_user, lab="diagnostics", scenario="ping", seed=1, status="done", verdict="pass"
+    )
+    theirs = Run.objects.create(owner=other_student, lab="diagnostics", scenario="stream-load", seed=1)
+    client = logged_in(student_user)
+    for path in ("/", "/runs/", "/runs/?lab=diagnostics&status=done"):
+        page = client.get(path).content.decode()
+        assert f'href="/runs/{mine.pk}/"' in page
+        assert f'href="/runs/{theirs.pk}/"' not in page
+    assert f'href="/runs/{mine.pk}/"' not in client.get("/runs/?status=failed").content.decode()
+    lab = client.get("/labs/diagnostics/").content.decode()
+    assert "Ping every node" in lab and "Stream load" in lab

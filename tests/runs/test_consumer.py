@@ -4,24 +4,18 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 
 from apps.runs.models import Event, Run
 from apps.runs.sinks import group_name
 from labsite.asgi import application
+from tests.conftest import session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @sync_to_async
-def session_cookie(user):
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.save()
-    return f"sessionid={session.session_key}".encode()
+def cookie_header(user):
+    return session_cookie(user).encode()
 
 
 @sync_to_async
@@ -39,7 +33,7 @@ async def viewer(user, run, after=None, origin=b"http://127.0.0.1:8000"):
     path = f"/ws/runs/{run.pk}/" + (f"?after={after}" if after is not None else "")
     headers = [(b"origin", origin)]
     if user is not None:
-        headers.append((b"cookie", await session_cookie(user)))
+        headers.append((b"cookie", await cookie_header(user)))
     return WebsocketCommunicator(application, path, headers=headers)
 
 

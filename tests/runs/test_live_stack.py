@@ -6,24 +6,13 @@ import json
 
 import pytest
 import websockets
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from apps.runs.models import Event
-from tests.conftest import wait_until
+from tests.conftest import session_cookie, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def session_cookie(user):
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.save()
-    return f"sessionid={session.session_key}"
 
 
 async def watch(stack, cookie, run_id, after, stop_after=None):
