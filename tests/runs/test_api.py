@@ -190,3 +190,22 @@ def test_home_and_history_show_a_student_only_their_own_runs(student_user, other
     assert f'href="/runs/{mine.pk}/"' not in client.get("/runs/?status=failed").content.decode()
     lab = client.get("/labs/diagnostics/").content.decode()
     assert "Ping every node" in lab and "Stream load" in lab
+
+
+def test_the_admin_lists_runs_with_filters_and_shows_events_read_only(instructor, student_user):
+    instructor.is_superuser = True
+    instructor.save()
+    run = Run.objects.create(
+        owner=student_user, lab="diagnostics", scenario="ping", seed=1, status="done", verdict="fail"
+    )
+    event = Event.objects.create(run=run, seq=1, t=0.5, kind="log", actor="prober", label="hello")
+    admin = logged_in(instructor)
+    listing = admin.get("/admin/runs/run/?status__exact=done&verdict__exact=fail&lab=diagnostics")
+    assert listing.status_code == 200 and f"/admin/runs/run/{run.pk}/change/" in listing.content.decode()
+    assert admin.get(f"/admin/runs/run/?owner__id__exact={student_user.pk}").status_code == 200
+    page = admin.get(f"/admin/runs/event/{event.pk}/change/")
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert admin.post(f"/admin/runs/event/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Event.objects.filter(pk=event.pk).exists()
+    assert admin.get("/admin/auth/user/").status_code == 200
+    assert logged_in(student_user).get("/admin/runs/run/").status_code == 302
