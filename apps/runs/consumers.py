@@ -24,6 +24,35 @@ BACKLOG_BATCH = 1000
 REAP_EVERY = 5.0
 
 
+class Watchdog:
+    """Fails a run if its worker dies while someone watches it, so no viewer waits forever. One per
+    watched run in this process, however many viewers it has."""
+
+    running = {}
+
+    def __init__(self, run_id):
+        self.run_id = run_id
+        self.viewers = 0
+        self.task = asyncio.create_task(self.watch())
+
+    @classmethod
+    def join(cls, run_id):
+        dog = cls.running.get(run_id) or cls.running.setdefault(run_id, cls(run_id))
+        dog.viewers += 1
+        return dog
+
+    def leave(self):
+        self.viewers -= 1
+        if self.viewers <= 0:
+            self.task.cancel()
+            self.running.pop(self.run_id, None)
+
+    async def watch(self):
+        while True:
+            await asyncio.sleep(REAP_EVERY)
+            await database_sync_to_async(reap_stale_runs)([self.run_id])
+
+
 class RunConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
@@ -52,22 +81,27 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(status_frame(run))
         await self.send_stored()
         if not run.is_finished:
-            self.watchdog = asyncio.create_task(self.watch(run.pk))
+            self.watchdog = Watchdog.join(run.pk)
 
     async def disconnect(self, code):
         if self.watchdog:
-            self.watchdog.cancel()
+            self.watchdog.leave()
         if hasattr(self, "last_seq"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     # From the run -------------------------------------------------------------------------------
     async def run_events(self, message):
-        events = message["events"]
-        if events[-1]["seq"] <= self.last_seq:
+        first, last = message["first"], message["last"]
+        if last <= self.last_seq:
             return
-        if events[0]["seq"] > self.last_seq + 1:
-            await self.send_stored(upto=events[0]["seq"] - 1)
-        fresh = [e for e in events if e["seq"] > self.last_seq]
+        if first > self.last_seq + 1:
+            await self.send_stored(upto=first - 1)
+        if first == self.last_seq + 1:
+            self.last_seq = last
+            await self.send(text_data=message["frame"])
+            return
+        # The batch overlaps what the viewer already has: send only the rest.
+        fresh = [e for e in json.loads(message["frame"])["events"] if e["seq"] > self.last_seq]
         if fresh:
             self.last_seq = fresh[-1]["seq"]
             await self.send_json({"type": "events", "events": fresh})
@@ -88,12 +122,6 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "events", "events": events})
             if len(events) < BACKLOG_BATCH:
                 return
-
-    async def watch(self, run_id):
-        """Fails the run if its worker dies while someone is watching, so no viewer waits forever."""
-        while True:
-            await asyncio.sleep(REAP_EVERY)
-            await database_sync_to_async(reap_stale_runs)([run_id])
 
     # From the viewer ----------------------------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None):

@@ -17,11 +17,14 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 def mysql_params(url):
     u = urlparse(url)
+    host = u.hostname or "127.0.0.1"
     return {
-        "host": u.hostname or "127.0.0.1",
+        "host": host,
         "port": u.port or 3306,
         "user": unquote(u.username or ""),
         "password": unquote(u.password or ""),
+        # No TLS over loopback (see DATABASES in the settings); elsewhere TLS when the server offers it.
+        "ssl_disabled": host in ("127.0.0.1", "localhost", "::1"),
     }
 
 

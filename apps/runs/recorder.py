@@ -4,8 +4,10 @@ Plain Python (no Django): sinks decide where events go — a list (tests), the c
 (`manage.py lab run`), the database and the channel layer (live runs, see sinks.py).
 
 One writer thread per run does all the writing, so events reach every sink in `seq` order. The
-writer takes whatever has accumulated since its last write: a single event goes out at once, and a
-burst is grouped into one batch (group commit), which keeps both latency and per-event cost low.
+writer takes whatever has accumulated since its last write (group commit), and starts a batch at
+most every `min_interval` seconds: a lone event after a quiet spell goes out at once, while a steady
+stream is grouped into batches, so per-batch costs (a database round trip, a channel-layer publish,
+a websocket frame per viewer) stay small next to the events themselves.
 """
 
 import json
@@ -56,13 +58,23 @@ class ConsoleSink:
 
 class Recorder:
     def __init__(
-        self, run_id, sinks, *, start_seq=0, max_batch=1000, max_pending=20_000, clock=None, on_writer_exit=None
+        self,
+        run_id,
+        sinks,
+        *,
+        start_seq=0,
+        max_batch=1000,
+        max_pending=20_000,
+        min_interval=0.01,
+        clock=None,
+        on_writer_exit=None,
     ):
         self.run_id = run_id
         self.sinks = list(sinks)
         self.seq = start_seq
         self.max_batch = max_batch
         self.max_pending = max_pending
+        self.min_interval = min_interval
         self._t0 = time.monotonic()
         self._clock = clock or (lambda: (time.monotonic() - self._t0) * 1000.0)
         self._pending = deque()
@@ -95,7 +107,8 @@ class Recorder:
             event["label"] = str(label)
             event["data"] = payload
             self._pending.append(event)
-            self._cond.notify_all()
+            if len(self._pending) == 1:
+                self._cond.notify_all()  # wake the writer; later events find it awake or waiting on purpose
         return event
 
     def flush(self, timeout=None):
@@ -130,12 +143,16 @@ class Recorder:
                 self._on_writer_exit()
 
     def _write_all(self):
+        began = -self.min_interval
         while True:
             with self._cond:
                 while not self._pending and not self._closing:
                     self._cond.wait()
                 if not self._pending and self._closing:
                     return
+                while not self._closing and (gap := began + self.min_interval - time.monotonic()) > 0:
+                    self._cond.wait(gap)
+                began = time.monotonic()
                 batch = [self._pending.popleft() for _ in range(min(self.max_batch, len(self._pending)))]
             try:
                 for sink in self.sinks:

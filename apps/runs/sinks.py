@@ -1,6 +1,7 @@
 """Where a live run's events go: the control database (durable) and the channel layer (live)."""
 
 import asyncio
+import json
 
 from channels.layers import get_channel_layer
 from django.db.models import Count, Max
@@ -10,6 +11,13 @@ from .models import Event, Run
 
 def group_name(run_id):
     return f"run-{int(run_id)}"
+
+
+def events_message(events):
+    """The channel-layer message for a batch: the websocket frame is encoded once, here, rather than
+    once per viewer; `first` and `last` let each viewer check it is the batch it expects next."""
+    frame = json.dumps({"type": "events", "events": events}, separators=(",", ":"), default=str)
+    return {"type": "run.events", "first": events[0]["seq"], "last": events[-1]["seq"], "frame": frame}
 
 
 class DatabaseSink:
@@ -51,7 +59,7 @@ class ChannelSink:
         self.loop = asyncio.new_event_loop()
 
     def write(self, events):
-        self.loop.run_until_complete(self.layer.group_send(self.group, {"type": "run.events", "events": events}))
+        self.loop.run_until_complete(self.layer.group_send(self.group, events_message(events)))
 
     def close(self):
         try:

@@ -61,6 +61,11 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default="mysql://distlab:distlab@127.0.0.1:3307/distlab"),
 }
 DATABASES["default"].setdefault("OPTIONS", {})["charset"] = "utf8mb4"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+if DATABASES["default"].get("HOST") in LOOPBACK:
+    # No TLS over loopback: PyMySQL otherwise builds a TLS context (loading the CA store, ~40 ms of
+    # CPU) for every new connection, and Django opens one per request and per consumer call.
+    DATABASES["default"]["OPTIONS"].setdefault("ssl_disabled", True)
 DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -79,7 +84,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [env.str("CHANNEL_LAYER_URL", default=_redis_db(REDIS_URL, 1))],
+            # The layer waits for messages with a 5 s blocking pop; a socket timeout of 5 s (redis-py's
+            # default) would cut off the viewers of a quiet run, so it must be longer.
+            "hosts": [{"address": env.str("CHANNEL_LAYER_URL", default=_redis_db(REDIS_URL, 1)), "socket_timeout": 15}],
             # A fast run can outpace a slow viewer; the consumer fills any gap from the database.
             "capacity": 1000,
             "expiry": 30,

@@ -1,12 +1,14 @@
 """The websocket stream, through the real ASGI application (origin check, session auth)."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from apps.runs.models import Event, Run
-from apps.runs.sinks import group_name
+from apps.runs.sinks import events_message, group_name
 from labsite.asgi import application
 from tests.conftest import session_cookie
 
@@ -47,13 +49,12 @@ async def receive_events(comm, until_seq):
 
 
 def live_batch(run, seqs):
-    return {
-        "type": "run.events",
-        "events": [
+    return events_message(
+        [
             {"v": 1, "run": run.pk, "seq": s, "t": float(s), "kind": "log", "actor": "p", "label": f"e{s}", "data": {}}
             for s in seqs
-        ],
-    }
+        ]
+    )
 
 
 async def test_it_sends_the_status_then_every_stored_event_after_the_given_seq(student_user):
@@ -90,13 +91,16 @@ async def test_a_viewer_that_reconnects_with_after_gets_each_event_exactly_once(
     await second.connect()
     await second.receive_json_from()
     got += await receive_events(second, 11)
-    # A batch the viewer already has, delivered late, is not sent again.
+    # A batch the viewer already has, delivered late, is not sent again; one that overlaps is trimmed.
     await layer.group_send(group_name(run.pk), live_batch(run, [10, 11]))
     await sync_to_async(Event.objects.create)(run=run, seq=12, t=12, kind="log", label="e12")
     await layer.group_send(group_name(run.pk), live_batch(run, [12]))
     got += await receive_events(second, 12)
+    await sync_to_async(Event.objects.create)(run=run, seq=13, t=13, kind="log", label="e13")
+    await layer.group_send(group_name(run.pk), live_batch(run, [11, 12, 13]))
+    got += await receive_events(second, 13)
     await second.disconnect()
-    assert got == list(range(1, 13))
+    assert got == list(range(1, 14))
 
 
 async def test_a_gap_in_the_live_stream_is_filled_from_the_database(student_user):
@@ -176,4 +180,19 @@ async def test_status_changes_reach_the_viewer(student_user):
     frame = {"type": "status", "run": run.pk, "status": "paused", "step": 4}
     await get_channel_layer().group_send(group_name(run.pk), {"type": "run.status", "frame": frame})
     assert await comm.receive_json_from() == frame
+    await comm.disconnect()
+
+
+async def test_a_viewer_of_a_quiet_run_stays_connected(student_user):
+    # The channel layer waits for messages in 5 s blocking pops; a quiet spell longer than that
+    # (a paused run, a slow step) must not cut the viewer off.
+    run = await make_run(student_user, events=1)
+    comm = await viewer(student_user, run, after=0)
+    await comm.connect()
+    await comm.receive_json_from()
+    assert await receive_events(comm, 1) == [1]
+    await asyncio.sleep(7)
+    await sync_to_async(Event.objects.create)(run=run, seq=2, t=2, kind="log", label="e2")
+    await get_channel_layer().group_send(group_name(run.pk), live_batch(run, [2]))
+    assert await receive_events(comm, 2) == [2]
     await comm.disconnect()
