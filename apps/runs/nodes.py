@@ -174,6 +174,39 @@ def cleanup_run(run_id, *, mariadb_url, redis_url, zk_hosts, timeout=5.0):
         zk.close()
 
 
+RUN_NAMESPACE = re.compile(r"^run(\d+)[_:]")
+
+
+def leftover_run_ids(*, mariadb_url, redis_url, zk_hosts, timeout=5.0):
+    """The ids of runs that still have databases, keys or znodes on the shared nodes."""
+    ids = set()
+    conn = pymysql.connect(**mysql_params(mariadb_url), connect_timeout=timeout)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW DATABASES LIKE %s", ("run%\\_%",))
+            ids.update(int(m.group(1)) for (name,) in cur.fetchall() if (m := RUN_NAMESPACE.match(name)))
+    finally:
+        conn.close()
+    client = redis.Redis.from_url(redis_url, socket_timeout=timeout, decode_responses=True)
+    try:
+        ids.update(
+            int(m.group(1)) for key in client.scan_iter(match="run*:*", count=1000) if (m := RUN_NAMESPACE.match(key))
+        )
+    finally:
+        client.close()
+    zk = KazooClient(hosts=zk_hosts, timeout=timeout)
+    zk.start(timeout=timeout)
+    try:
+        if zk.exists("/distlab"):
+            ids.update(
+                int(m.group(1)) for child in zk.get_children("/distlab") if (m := RUN_NAMESPACE.match(child + "_"))
+            )
+    finally:
+        zk.stop()
+        zk.close()
+    return ids
+
+
 def timed(fn, *args, **kwargs):
     """Calls fn and returns (result, milliseconds)."""
     began = time.perf_counter()

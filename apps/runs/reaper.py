@@ -9,7 +9,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from .models import Event, Run
-from .nodes import cleanup_run
+from .nodes import cleanup_run, leftover_run_ids
 from .status import publish_status
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,22 @@ def reap_stale_runs(run_ids=None):
         _clean_up_nodes(run.pk)
         reaped.append(run.pk)
     return reaped
+
+
+def clean_leftovers():
+    """Removes what runs that are over (or were never recorded) left on the shared nodes: a worker
+    that died mid-run never reached its clean-up. Called when a worker starts."""
+    urls = {
+        "mariadb_url": settings.LAB_MARIADB_URL,
+        "redis_url": settings.LAB_REDIS_URL,
+        "zk_hosts": settings.LAB_ZK_HOSTS,
+    }
+    found = leftover_run_ids(**urls)
+    active = set(Run.objects.filter(pk__in=found, status__in=Run.ACTIVE).values_list("pk", flat=True))
+    cleaned = sorted(found - active)
+    for run_id in cleaned:
+        cleanup_run(run_id, **urls)
+    return cleaned
 
 
 def _clean_up_nodes(run_id):

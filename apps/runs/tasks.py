@@ -1,4 +1,7 @@
+import logging
+
 from celery import shared_task
+from celery.signals import worker_ready
 
 from . import reaper, runner
 
@@ -12,3 +15,14 @@ def execute_run(run_id):
 @shared_task(name="apps.runs.tasks.reap_stale_runs")
 def reap_stale_runs():
     return reaper.reap_stale_runs()
+
+
+@worker_ready.connect
+def clean_up_after_a_crash(**kwargs):
+    """A worker starting is the moment to fail the runs a dead worker left behind and to drop what
+    they left on the nodes."""
+    try:
+        reaper.reap_stale_runs()
+        reaper.clean_leftovers()
+    except Exception:  # noqa: BLE001 - a node being down must not stop the worker from starting
+        logging.getLogger(__name__).exception("start-up clean-up failed")

@@ -3,11 +3,14 @@
 import signal
 
 import pytest
+import redis
+from django.conf import settings
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from apps.runs.models import Event, Run
-from tests.conftest import start_worker, wait_until
+from apps.runs.nodes import SharedNodes, leftover_run_ids
+from tests.conftest import lab_node_urls, start_worker, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -93,3 +96,23 @@ def test_a_worker_killed_mid_run_leaves_the_run_failed_with_a_reason(student_use
     assert [s for s, _ in stored] == list(range(1, len(stored) + 1))
     assert stored[-1][1] == "end"
     assert Run.objects.get(pk=run_id).events_count == len(stored)
+
+
+def test_a_starting_worker_removes_what_dead_runs_left_on_the_shared_nodes(student_user, tmp_path):
+    dead = Run.objects.create(owner=student_user, lab="diagnostics", scenario="ping", seed=1, status="failed")
+    alive = Run.objects.create(owner=student_user, lab="diagnostics", scenario="ping", seed=1, status="running")
+    for run in (dead, alive):
+        nodes = SharedNodes(run.pk, **lab_node_urls())
+        nodes.mariadb(db="bank").close()
+        nodes.redis().set(nodes.key("lock"), "held")
+        nodes.zk().create("/leader", b"x")
+        nodes.close()
+    assert {dead.pk, alive.pk} <= leftover_run_ids(**lab_node_urls())
+    worker = start_worker(tmp_path, name="fresh")
+    try:
+        wait_until(lambda: dead.pk not in leftover_run_ids(**lab_node_urls()), 30, "the dead run's leftovers to go")
+    finally:
+        worker.stop()
+    assert alive.pk in leftover_run_ids(**lab_node_urls())  # a run still going keeps its namespace
+    assert redis.Redis.from_url(settings.LAB_REDIS_URL).get(f"run{alive.pk}:lock") == b"held"
+    SharedNodes(alive.pk, **lab_node_urls()).cleanup()
