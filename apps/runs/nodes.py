@@ -30,6 +30,7 @@ def mysql_params(url):
 
 class SharedNodes:
     names = ("mariadb", "redis", "zookeeper")
+    roles = {"mariadb": "mariadb", "redis": "redis", "zookeeper": "zookeeper"}
 
     def __init__(self, run_id, *, mariadb_url, redis_url, zk_hosts, timeout=5.0):
         self.run_id = run_id

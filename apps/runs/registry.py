@@ -76,11 +76,13 @@ class Invariant:
 
 @dataclass(frozen=True)
 class Fault:
-    """A fault an instructor may inject during a run of a scenario."""
+    """A fault an instructor may inject during a run of a scenario; `options` go with it (e.g. the
+    milliseconds of a latency fault)."""
 
     kind: str
     targets: tuple
     help: str = ""
+    options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -93,6 +95,9 @@ class Scenario:
     invariants: tuple = ()
     expected: str = "pass"
     faults: tuple = ()
+    # Dedicated nodes the run needs, started for it by the node supervisor, e.g. {"mariadb": 3};
+    # None runs on the shared nodes.
+    cluster: dict | None = None
     lab: str = ""
 
     def validate(self, raw):
@@ -131,6 +136,7 @@ class Scenario:
             "params": {p.name: p.schema() for p in self.params},
             "invariants": [{"name": i.name, "description": i.description} for i in self.invariants],
             "faults": [{"kind": f.kind, "targets": list(f.targets), "help": f.help} for f in self.faults],
+            "cluster": self.cluster,
         }
 
 

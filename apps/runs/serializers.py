@@ -60,14 +60,16 @@ class ControlSerializer(serializers.Serializer):
             kind, target = attrs.get("kind"), attrs.get("target")
             if not kind or not target:
                 raise serializers.ValidationError({"kind": ["a fault needs a kind and a target"]})
-            if scenario.fault(kind, target) is None:
+            fault = scenario.fault(kind, target)
+            if fault is None:
                 allowed = ", ".join(f"{f.kind} on {'/'.join(f.targets)}" for f in scenario.faults) or "none"
                 raise serializers.ValidationError({"kind": [f"not a fault of this scenario (allowed: {allowed})"]})
+            attrs["options"] = dict(fault.options)
         return attrs
 
     def command(self, user):
         command = {"action": self.validated_data["action"], "by": user.get_username()}
-        for key in ("value", "kind", "target"):
+        for key in ("value", "kind", "target", "options"):
             if key in self.validated_data:
                 command[key] = self.validated_data[key]
         return command

@@ -40,10 +40,11 @@ def _probes(ctx):
         stat = ctx.nodes.zk().exists("/")
         return f"exists (version {stat.version})" if stat else "missing"
 
+    names = ctx.nodes.roles  # the node playing each part: "mariadb" on the shared nodes, "db1" on a cluster
     return [
-        ("mariadb", "SELECT 1", connect_mariadb, mariadb),
-        ("redis", "PING", connect_redis, redis),
-        ("zookeeper", "exists /", ctx.nodes.zk, zookeeper),
+        (names["mariadb"], "SELECT 1", connect_mariadb, mariadb),
+        (names["redis"], "PING", connect_redis, redis),
+        (names["zookeeper"], "exists /", ctx.nodes.zk, zookeeper),
     ]
 
 
