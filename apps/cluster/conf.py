@@ -1,0 +1,25 @@
+"""The supervisor as the settings describe it: nodes under DISTLAB_NODES_DIR, at most
+DISTLAB_DEDICATED_NODE_CAP dedicated nodes at once."""
+
+import os
+from pathlib import Path
+
+from django.conf import settings
+
+from .supervisor import Supervisor
+
+DEFAULT_CAP = 12
+
+
+def nodes_dir():
+    configured = getattr(settings, "DISTLAB_NODES_DIR", None) or os.environ.get("DISTLAB_NODES_DIR")
+    if configured:
+        return Path(configured)
+    var = Path(os.environ.get("DISTLAB_VAR", ".var"))
+    if not var.is_absolute():
+        var = Path(settings.BASE_DIR) / var
+    return var / "nodes"
+
+
+def supervisor(**options):
+    return Supervisor(nodes_dir(), getattr(settings, "DISTLAB_DEDICATED_NODE_CAP", DEFAULT_CAP), **options)
