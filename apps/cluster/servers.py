@@ -5,6 +5,7 @@ in its node directory, and runs in the foreground so the supervisor owns its pid
 """
 
 import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -142,7 +143,8 @@ class MariaDB:
     def socket_path(self, node):
         """A short socket path: in the node directory if it fits in sun_path, else under the base
         directory; failing both, a path relative to the data directory (mariadbd's working directory)."""
-        for candidate in (Path(node["dir"], "mysqld.sock"), self.base_dir / ".sock" / f"{node['id']}.sock"):
+        short = hashlib.sha1(node["id"].encode()).hexdigest()[:12]
+        for candidate in (Path(node["dir"], "mysqld.sock"), self.base_dir / ".sock" / f"{short}.sock"):
             if len(str(candidate)) <= SOCKET_LIMIT:
                 return str(candidate)
         return "mysqld.sock"

@@ -1,10 +1,22 @@
 """`manage.py lab list [--json]` and `manage.py lab run LAB SCENARIO [--seed N] [--set K=V ...] [--json]`.
 
 Exit codes: 0 the run finished (whatever the verdict), 1 it errored, 2 bad input (one line).
+
+Dedicated local nodes, for instructors (apps/cluster):
+  lab cluster up NAME [--mariadb N] [--redis N] [--zk N] [--json]
+  lab cluster fault NAME NODE kill|stop|restart|pause|resume|partition|heal|drop|kill-connections|latency=MS
+  lab cluster status [NAME] [--json]
+  lab cluster down NAME | --all
+  lab cluster reap
+and `lab nodes [--json]`, the shared nodes and their health. Exit codes: 0 done, 1 a node failed
+(did not start, did not answer), 2 a refused request (bad name, the cap, no local binaries, no such
+cluster or node), each with one line.
 """
 
+import argparse
 import json
 import sys
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -45,10 +57,42 @@ class Command(BaseCommand):
         run.add_argument("--json", action="store_true")
         for p in (ls, run):
             one_line_errors(p)
+        self.add_cluster_arguments(sub)
+
+    def add_cluster_arguments(self, sub):
+        cluster = one_line_errors(sub.add_parser("cluster", help="dedicated local nodes and their faults"))
+        verbs = cluster.add_subparsers(dest="cluster_verb", required=True)
+        up = verbs.add_parser("up", help="start a named cluster of local nodes")
+        up.add_argument("name")
+        up.add_argument("--mariadb", type=_count, default=0, metavar="N")
+        up.add_argument("--redis", type=_count, default=0, metavar="N")
+        up.add_argument("--zk", type=_count, default=0, metavar="N")
+        up.add_argument("--json", action="store_true")
+        fault = verbs.add_parser("fault", help="inject a fault into one node")
+        fault.add_argument("name")
+        fault.add_argument("node")
+        fault.add_argument("action", metavar="|".join(CLI_FAULTS) + "|latency=MS")
+        fault.add_argument("--json", action="store_true")
+        status = verbs.add_parser("status", help="the nodes of a cluster (of every cluster without NAME)")
+        status.add_argument("name", nargs="?")
+        status.add_argument("--json", action="store_true")
+        down = verbs.add_parser("down", help="stop a cluster and remove its data")
+        down.add_argument("name", nargs="?")
+        down.add_argument("--all", action="store_true")
+        reap = verbs.add_parser("reap", help="clean up after crashes: orphaned clusters and processes")
+        reap.add_argument("--json", action="store_true")
+        nodes = one_line_errors(sub.add_parser("nodes", help="the shared lab nodes and their health"))
+        nodes.add_argument("--json", action="store_true")
+        for p in (up, fault, status, down, reap):
+            one_line_errors(p)
 
     def handle(self, *args, **options):
         if options["verb"] == "list":
             return self.list_labs(options["json"])
+        if options["verb"] == "cluster":
+            return self.cluster(options)
+        if options["verb"] == "nodes":
+            return self.shared_nodes(options["json"])
         return self.run_scenario(options)
 
     def list_labs(self, as_json):
@@ -88,6 +132,125 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(summary, default=str))
         if run.status != run.Status.DONE:
             sys.exit(1)
+
+    # Dedicated nodes -----------------------------------------------------------------------------
+    def cluster(self, options):
+        from apps.cluster.conf import supervisor
+        from apps.cluster.supervisor import ClusterError, NodeFailed
+
+        verb = options["cluster_verb"]
+        try:
+            sup = supervisor()
+            if verb == "up":
+                self.cluster_up(sup, options)
+            elif verb == "fault":
+                self.cluster_fault(sup, options)
+            elif verb == "status":
+                self.cluster_status(sup, options)
+            elif verb == "down":
+                self.cluster_down(sup, options)
+            else:
+                report = sup.reap_orphans()
+                if options["json"]:
+                    self.stdout.write(json.dumps(report))
+                else:
+                    self.stdout.write(
+                        f"reaped {len(report['clusters'])} cluster(s), {len(report['processes'])} process(es), "
+                        f"{len(report['dirs'])} directory(ies)"
+                    )
+        except NodeFailed as exc:
+            raise CommandError(_first_line(exc), returncode=1) from None
+        except ClusterError as exc:
+            raise CommandError(_first_line(exc), returncode=2) from None
+
+    def cluster_up(self, sup, options):
+        began = time.monotonic()
+        cluster = sup.up(options["name"], mariadb=options["mariadb"], redis=options["redis"], zookeeper=options["zk"])
+        if options["json"]:
+            self.stdout.write(json.dumps(cluster.to_dict()))
+            return
+        self.stdout.write(f"cluster {cluster.name} up in {time.monotonic() - began:.2f} s ({cluster.dir})")
+        self.write_nodes(cluster)
+
+    def cluster_fault(self, sup, options):
+        action, opts = options["action"], {}
+        if action.startswith("latency="):
+            ms = action.partition("=")[2]
+            if not ms.isdigit():
+                raise CommandError(f"latency takes whole milliseconds, as in latency=200, not {action!r}", returncode=2)
+            action, opts = "latency", {"ms": int(ms)}
+        elif action not in CLI_FAULTS:
+            raise CommandError(f"unknown fault {action!r} (faults: {', '.join(CLI_FAULTS)}, latency=MS)", returncode=2)
+        result = sup.fault(options["name"], options["node"], action, **opts)
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+            return
+        detail = ", ".join(f"{k} {v}" for k, v in result.items() if k not in ("cluster", "node", "action", "state"))
+        self.stdout.write(f"{action} {result['node']}: {result['state']}" + (f" ({detail})" if detail else ""))
+
+    def cluster_status(self, sup, options):
+        clusters = [sup.status(options["name"])] if options["name"] else sup.clusters()
+        if options["json"]:
+            data = clusters[0].to_dict() if options["name"] else {"clusters": [c.to_dict() for c in clusters]}
+            self.stdout.write(json.dumps(data))
+            return
+        if not clusters:
+            self.stdout.write("no clusters")
+        for cluster in clusters:
+            owner = f", owner pid {cluster.owner_pid}" if cluster.owner_pid else ""
+            self.stdout.write(f"cluster {cluster.name} ({cluster.dir}{owner})")
+            self.write_nodes(cluster)
+
+    def cluster_down(self, sup, options):
+        if options["all"] == bool(options["name"]):
+            raise CommandError("give a cluster NAME or --all", returncode=2)
+        if options["all"]:
+            names = sup.down_all()
+            self.stdout.write(f"down: {', '.join(names) or 'no clusters'}")
+            return
+        result = sup.down(options["name"])
+        self.stdout.write(f"cluster {result['cluster']} down ({len(result['stopped'])} processes stopped)")
+
+    def write_nodes(self, cluster):
+        for node in cluster.nodes:
+            notes = []
+            if node.partitioned:
+                notes.append("partitioned")
+            if node.latency_ms:
+                notes.append(f"latency {node.latency_ms} ms")
+            if not node.proxy_up:
+                notes.append("proxy down")
+            pid = f"pid {node.pid}" if node.pid else "no process"
+            self.stdout.write(
+                f"  {node.name:<8} {node.kind:<10} {node.state:<7} {node.address:<16} {node.url:<36} "
+                f"server :{node.port}, {pid}" + (f"; {', '.join(notes)}" if notes else "")
+            )
+
+    def shared_nodes(self, as_json):
+        from apps.dashboard.health import nodes
+
+        probes = nodes()
+        if as_json:
+            self.stdout.write(json.dumps({"nodes": probes}))
+        else:
+            for p in probes:
+                timing = f"{p['ms']:.1f} ms" if p["ok"] else "down"
+                self.stdout.write(f"{p['name']:<18} {p['role']:<9} {timing:<9} {p['detail']}")
+        if not all(p["ok"] for p in probes):
+            sys.exit(1)
+
+
+CLI_FAULTS = ("kill", "stop", "restart", "pause", "resume", "partition", "heal", "drop", "kill-connections")
+
+
+def _count(value):
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, not {value!r}")
+    return int(value)
+
+
+def _first_line(exc):
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _one_line(errors):
