@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "channels",
     "apps.runs",
+    "apps.cluster",
     "apps.diagnostics",
     "apps.dashboard",
 ]
@@ -111,6 +112,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 DISTLAB_RUN_QUOTA = env.int("DISTLAB_RUN_QUOTA", default=3)
 DISTLAB_RUN_TIME_LIMIT = env.int("DISTLAB_RUN_TIME_LIMIT", default=120)
 DISTLAB_RUN_EVENT_LIMIT = env.int("DISTLAB_RUN_EVENT_LIMIT", default=250_000)
+# Dedicated nodes (apps.cluster): where their data lives, and how many may run at once.
+DISTLAB_VAR = BASE_DIR / env.str("DISTLAB_VAR", default=".var")  # relative paths are from the project
+DISTLAB_NODES_DIR = BASE_DIR / env.str("DISTLAB_NODES_DIR", default=str(DISTLAB_VAR / "nodes"))
+DISTLAB_DEDICATED_NODE_CAP = env.int("DISTLAB_DEDICATED_NODE_CAP", default=12)
 # A running run whose worker has not beaten its heart for this long is marked failed.
 DISTLAB_HEARTBEAT_TIMEOUT = env.int("DISTLAB_HEARTBEAT_TIMEOUT", default=10)
 
