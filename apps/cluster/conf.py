@@ -13,12 +13,9 @@ DEFAULT_CAP = 12
 
 def nodes_dir():
     configured = getattr(settings, "DISTLAB_NODES_DIR", None) or os.environ.get("DISTLAB_NODES_DIR")
-    if configured:
-        return Path(configured)
-    var = Path(os.environ.get("DISTLAB_VAR", ".var"))
-    if not var.is_absolute():
-        var = Path(settings.BASE_DIR) / var
-    return var / "nodes"
+    path = Path(configured) if configured else Path(os.environ.get("DISTLAB_VAR", ".var")) / "nodes"
+    # Relative to the project, not to wherever the command was started (as bin/services does).
+    return path if path.is_absolute() else Path(settings.BASE_DIR) / path
 
 
 def supervisor(**options):

@@ -682,9 +682,10 @@ class Supervisor:
         return downed
 
     def reap_orphans(self) -> dict:
-        """Cleans up after crashes: downs clusters whose owner died, kills node processes that no
-        state file accounts for (or that run though their node is recorded down), and removes
-        half-made directories. Clusters another command is working on right now are left alone."""
+        """Cleans up after crashes: downs clusters whose owner died or whose up() died half-way, kills
+        node processes that no state file accounts for (or that run though their node is recorded
+        down), and removes half-made directories. Clusters another command is working on right now
+        are left alone. Returns {"clusters": [...], "processes": [pids], "dirs": [...]}."""
         report = {"clusters": [], "processes": [], "dirs": []}
         if not self.base_dir.is_dir():
             return report
@@ -695,7 +696,8 @@ class Supervisor:
             try:
                 record = self._load(name)
                 cluster_dir = self._cluster_dir(name)
-                if record is None or not self._owner_alive(record):
+                # Still "starting" with its lock free: the up() that was making it died half-way.
+                if record is None or not self._owner_alive(record) or record.get("state") != "up":
                     report["processes"] += self._stop_processes(record, cluster_dir)
                     self._remove_dir(name, record)
                     report["clusters" if record else "dirs"].append(name)

@@ -2,6 +2,7 @@
 the real exit codes and output."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -21,11 +22,11 @@ def nodes_dir(tmp_path):
     assert procs.processes_under(tmp_path) == {}
 
 
-def lab(nodes_dir, *args):
+def lab(nodes_dir, *args, **env):
     return subprocess.run(
         [sys.executable, "manage.py", "lab", *args],
         cwd=ROOT,
-        env=subprocess_env(DISTLAB_NODES_DIR=nodes_dir),
+        env=subprocess_env(DISTLAB_NODES_DIR=nodes_dir, **env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -75,6 +76,18 @@ def test_bad_cluster_requests_exit_2_with_one_line(nodes_dir, args, message):
     assert out.returncode == 2
     assert out.stdout == ""
     assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr
+    assert not (nodes_dir / "demo").exists()
+
+
+def test_a_node_that_fails_to_start_exits_1_with_one_line(nodes_dir, tmp_path_factory):
+    fake = tmp_path_factory.mktemp("bin")
+    (fake / "redis-server").write_text("#!/bin/sh\necho 'Fatal: port in use' >&2\nexit 1\n")
+    (fake / "redis-server").chmod(0o755)
+    out = lab(nodes_dir, "cluster", "up", "demo", "--redis", "1", PATH=f"{fake}:{os.environ['PATH']}")
+    assert out.returncode == 1
+    assert (
+        len(out.stderr.strip().splitlines()) == 1 and "redis1 exited while starting: Fatal: port in use" in out.stderr
+    )
     assert not (nodes_dir / "demo").exists()
 
 

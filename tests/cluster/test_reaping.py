@@ -13,7 +13,7 @@ import pytest
 
 from apps.cluster import procs
 from apps.cluster.servers import MariaDB
-from apps.cluster.supervisor import MISSING, ClusterError, Supervisor
+from apps.cluster.supervisor import MISSING, ClusterError, NodeFailed, Supervisor
 from tests.conftest import ROOT
 
 from .conftest import recorded_processes
@@ -99,6 +99,29 @@ def test_reap_kills_processes_the_state_file_no_longer_accounts_for_and_removes_
     assert not any(procs.alive(p) for p in [ghost, *forgotten])
     assert supervisor.status("drift").node("redis1").state == "down"  # the cluster itself stays
     supervisor.down("drift")
+
+
+def test_reap_takes_down_a_cluster_left_half_started_by_a_crashed_command(supervisor):
+    supervisor.up("stuck", redis=1)
+    state = state_of(supervisor, "stuck")
+    state["state"] = "starting"  # what a command SIGKILLed in the middle of up() leaves behind
+    (supervisor.base_dir / "stuck" / "cluster.json").write_text(json.dumps(state))
+    pids, ports = recorded_processes(state)
+
+    assert supervisor.reap_orphans()["clusters"] == ["stuck"]
+    assert all_gone(pids, ports)
+
+
+def test_a_node_that_fails_to_start_takes_its_cluster_down_and_says_why(tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "redis-server").write_text("#!/bin/sh\necho 'Fatal: cannot open the append-only file' >&2\nexit 1\n")
+    (fake / "redis-server").chmod(0o755)
+    sup = Supervisor(tmp_path / "nodes", path=str(fake))
+    with pytest.raises(NodeFailed, match="redis1 exited while starting: Fatal: cannot open the append-only file"):
+        sup.up("demo", redis=1)
+    assert not (tmp_path / "nodes" / "demo").exists()
+    assert procs.processes_under(tmp_path / "nodes") == {}
 
 
 def test_the_cap_refuses_more_dedicated_nodes_than_it_allows(tmp_path):
