@@ -13,9 +13,10 @@ Layout under base_dir (nothing is written anywhere else):
 
     _template/mariadb/        an initialised MariaDB data directory with the `lab` account, copied per node
     <cluster>/cluster.json    the cluster's state (below); written atomically (temp file + rename)
-    <cluster>/<node>/         data/, tmp/, server.log, proxy.json, proxy.log (and zoo.cfg, mysqld.sock)
+    <cluster>/<node>/         data/, tmp/, server.log/server.out, proxy.json, proxy.log (zoo.cfg, mysqld.sock)
     .locks/<cluster>.lock     flock: one command at a time changes a cluster (CLI and worker alike)
     .locks/supervisor.lock    flock: the cap and the choice of ports, across clusters
+    .locks/_template.lock     flock: one build of the MariaDB template at a time
     .sock/                    MariaDB sockets whose path would not fit in the node directory
 
 cluster.json:
@@ -29,6 +30,14 @@ cluster.json:
                        "pid": 5151, "pid_start": 987654, "proxy_pid": 5150, "proxy_start": 987650,
                        "partitioned": false, "latency_ms": 0,
                        "socket": "…/run17/db1/mysqld.sock"}}}               # zookeeper: myid, peer_port, election_port
+
+The cap counts every node of every cluster in base_dir, running or not: a killed node still holds
+its place, since a restart brings it back.
+
+Events: with `on_event` (a run's `ctx.emit` fits), fault() reports `fault` (actor "instructor",
+to=node, label "kill db1", data {"kind", "cluster", "node", ...what was done}) and then a `node` event
+(actor=node, data {"state": "up"|"down"|"paused", "role": "server", "kind", "cluster", "address"})
+for each state change; up() and down() report the `node` events.
 
 A pid is only ever signalled while its start time (/proc/<pid>/stat) still matches `pid_start`, so
 a recycled pid is never mistaken for a node. Every process runs in its own session
@@ -431,23 +440,21 @@ class Supervisor:
             if pending:
                 time.sleep(0.03)
 
-    def _stop_processes(self, record, cluster_dir, graceful=False):
-        """Stops every process of the cluster, recorded or not; returns the pids stopped."""
+    def _stop_processes(self, record, cluster_dir):
+        """SIGKILLs every process of the cluster, recorded or not (all first, then waits for each);
+        returns the pids stopped. The data goes with them, so there is nothing to stop gracefully."""
+        targets = []
+        if record and self._same_boot(record):
+            for rec in record["nodes"].values():
+                targets += [(rec.get("pid"), rec.get("pid_start")), (rec.get("proxy_pid"), rec.get("proxy_start"))]
+        targets += [(pid, procs.start_time(pid)) for pid in procs.processes_under(cluster_dir)]
         stopped = []
-        for rec in record["nodes"].values() if record else ():
-            for key, start_key in (("pid", "pid_start"), ("proxy_pid", "proxy_start")):
-                pid, started = rec.get(key), rec.get(start_key)
-                if not pid or not self._same_boot(record):
-                    continue
-                if graceful and key == "pid":
-                    if procs.terminate(pid, started, reap=_reap) != "gone":
-                        stopped.append(pid)
-                elif procs.kill(pid, started, reap=_reap):
-                    stopped.append(pid)
-        for pid in procs.processes_under(cluster_dir):
-            started = procs.start_time(pid)
-            if procs.kill(pid, started, reap=_reap):
+        for pid, started in targets:
+            if pid and pid not in stopped and procs.send(pid, signal.SIGKILL, started):
                 stopped.append(pid)
+        for pid, started in targets:
+            if pid in stopped:
+                procs.wait_gone(pid, started, 5.0, reap=_reap)
         return stopped
 
     def _remove_dir(self, name, record):
@@ -510,15 +517,17 @@ class Supervisor:
         began = time.monotonic()
         if mariadb:
             self._ensure_template(tools)
-        with self._lock(cluster):
+        with self._lock(cluster) as lock:
             with self._global_lock():
-                if self._load(cluster) is not None:
+                existing = self._load(cluster)
+                if existing is not None and existing.get("state") == "up":
                     raise ClusterError(
                         f"cluster {cluster!r} is already up; take it down first (lab cluster down {cluster})"
                     )
-                if self._cluster_dir(cluster).exists():  # left half-made by a crash: nothing owns it
-                    self._stop_processes(None, self._cluster_dir(cluster))
-                    self._remove_dir(cluster, None)
+                if self._cluster_dir(cluster).exists():
+                    # Left half-made by a command that crashed (we hold its lock, so it is gone).
+                    self._stop_processes(existing, self._cluster_dir(cluster))
+                    self._remove_dir(cluster, existing)
                 in_use = self._nodes_in_use()
                 if in_use + total > self.cap:
                     raise ClusterError(
@@ -542,6 +551,7 @@ class Supervisor:
             except BaseException as exc:
                 self._stop_processes(record, self._cluster_dir(cluster))
                 self._remove_dir(cluster, record)
+                lock.unlink()
                 if isinstance(exc, (ClusterError, KeyboardInterrupt, SystemExit)):
                     raise
                 raise NodeFailed(f"cluster {cluster!r} did not start: {type(exc).__name__}: {exc}") from exc
