@@ -2,6 +2,8 @@ from apps.runs.registry import Fault, Invariant, Lab, Param, Scenario, register
 
 from . import checkers, engine
 
+NODES = ("db1", "redis1", "zk1")
+
 register(
     Lab(
         name="diagnostics",
@@ -29,6 +31,31 @@ register(
                 faults=(
                     Fault("kill-connections", ("mariadb", "redis"), "kill the prober's connections on the server"),
                     Fault("expire-session", ("zookeeper",), "expire the prober's ZooKeeper session"),
+                ),
+            ),
+            Scenario(
+                name="ping-cluster",
+                title="Ping a cluster of your own",
+                summary=(
+                    "The same probes against a MariaDB, a Redis and a ZooKeeper started for this run alone: "
+                    "kill, pause or cut off a node and watch the probes fail and the checker notice."
+                ),
+                engine=engine.ping,
+                params=(Param("rounds", "int", 10, "how many rounds of probes", min=1, max=200),),
+                invariants=(
+                    Invariant(
+                        "all_nodes_answered", "every probe of every node got an answer", checkers.all_nodes_answered
+                    ),
+                ),
+                cluster={"mariadb": 1, "redis": 1, "zookeeper": 1},
+                faults=(
+                    Fault("kill", NODES, "SIGKILL the server process"),
+                    Fault("restart", NODES, "start it again on the same data and port"),
+                    Fault("pause", NODES, "SIGSTOP: the process is frozen, connections hang"),
+                    Fault("resume", NODES, "SIGCONT"),
+                    Fault("partition", NODES, "the node's proxy holds all traffic until healed"),
+                    Fault("heal", NODES, "end the partition"),
+                    Fault("latency", NODES, "add 300 ms each way through the proxy", options={"ms": 300}),
                 ),
             ),
             Scenario(

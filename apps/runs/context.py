@@ -108,9 +108,8 @@ class RunContext:
         """Injects a real fault through the run's nodes and records it."""
         if self.nodes is None:
             raise ValueError("this run has no nodes to inject faults into")
-        detail = self.nodes.fault(kind, target, **options)
-        self.emit("fault", actor="instructor", to=target, label=f"{kind} {target}", data={"kind": kind, **detail})
-        return detail
+        # The nodes record the `fault` event, and a `node` event for any node whose state it changes.
+        return self.nodes.fault(kind, target, emit=self.emit, **options)
 
     def _wait_while_paused(self):
         self._recorder.flush(timeout=5)

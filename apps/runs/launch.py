@@ -30,6 +30,14 @@ def validate(lab, scenario, params, seed=None):
     clean, errors = sc.validate(params)
     if errors:
         raise InvalidRun({"params": errors})
+    if sc.cluster:
+        from apps.cluster.conf import supervisor
+        from apps.cluster.supervisor import ClusterError
+
+        try:
+            supervisor().require(**sc.cluster)
+        except ClusterError as exc:
+            raise InvalidRun({"scenario": [f"{scenario} runs on dedicated nodes: {exc}"]}) from None
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
     return sc, clean, seed

@@ -90,8 +90,14 @@ class SharedNodes:
         return self._zk
 
     # Faults ----------------------------------------------------------------------------------
-    def fault(self, kind, target, **options):
+    def fault(self, kind, target, emit=None, **options):
         """Logical faults on the shared nodes; they act on this run's own connections only."""
+        detail = self._inject(kind, target)
+        if emit is not None:
+            emit("fault", actor="instructor", to=target, label=f"{kind} {target}", data={"kind": kind, **detail})
+        return detail
+
+    def _inject(self, kind, target):
         if kind == "kill-connections" and target == "mariadb":
             ids = []
             for conn in self._mysql:

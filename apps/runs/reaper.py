@@ -72,7 +72,14 @@ def clean_leftovers():
 
 
 def _clean_up_nodes(run_id):
-    """The dead worker never reached its clean-up: drop the run's databases, keys and znodes."""
+    """The dead worker never reached its clean-up: drop the run's databases, keys and znodes, and
+    stop its dedicated nodes if it had any."""
+    from apps.cluster.conf import supervisor
+
+    try:
+        supervisor().down(f"run{run_id}", missing_ok=True)
+    except Exception:  # noqa: BLE001 - reaped again by reap_orphans at the next start
+        log.exception("stopping the nodes of reaped run %s failed", run_id)
     try:
         cleanup_run(
             run_id,

@@ -3,6 +3,7 @@ records the end. Used by the Celery task and by `manage.py lab run` alike."""
 
 import json
 import logging
+import os
 import threading
 
 from django.conf import settings
@@ -50,6 +51,17 @@ def shared_nodes(run_id):
     )
 
 
+def run_nodes(run_id, scenario, emit):
+    """The shared nodes, or the dedicated ones the scenario asks for, started now for this run."""
+    if not scenario.cluster:
+        return shared_nodes(run_id)
+    from apps.cluster.conf import supervisor
+    from apps.cluster.runnodes import DedicatedNodes
+
+    # The worker's pid marks the cluster as this run's: if the worker dies, a reaper takes it down.
+    return DedicatedNodes.start(run_id, supervisor(), scenario.cluster, emit=emit, owner_pid=os.getpid())
+
+
 def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
@@ -87,7 +99,7 @@ def execute(run_id, *, extra_sinks=(), broadcast=True):
     # The lambda looks the connection up in the writer thread, which owns its own.
     recorder = Recorder(run.pk, sinks, on_writer_exit=lambda: connection.close())
     control = RedisControl(run.pk)
-    nodes = shared_nodes(run.pk)
+    nodes = None
     heartbeat = Heartbeat(run.pk)
     heartbeat.start()
 
@@ -108,6 +120,7 @@ def execute(run_id, *, extra_sinks=(), broadcast=True):
     ctx = None
     try:
         scenario = get_scenario(run.lab, run.scenario)
+        nodes = run_nodes(run.pk, scenario, recorder.emit)
         ctx = RunContext(
             run_id=run.pk,
             params=run.params,
@@ -132,7 +145,8 @@ def execute(run_id, *, extra_sinks=(), broadcast=True):
     finally:
         heartbeat.stop()
         try:
-            nodes.cleanup()
+            if nodes is not None:
+                nodes.cleanup()
         except Exception as exc:  # noqa: BLE001
             log.exception("clean-up of run %s failed", run.pk)
             reason = reason or f"clean-up failed: {type(exc).__name__}: {exc}"

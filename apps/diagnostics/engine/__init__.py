@@ -16,7 +16,7 @@ def _probes(ctx):
     state = {}
 
     def connect_mariadb():
-        state["mariadb"] = ctx.nodes.mariadb()
+        state["mariadb"] = ctx.nodes.mariadb(read_timeout=5)  # a paused server shows as a failed probe
 
     def mariadb():
         if state.get("mariadb") is None or not state["mariadb"].open:

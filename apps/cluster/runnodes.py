@@ -1,0 +1,110 @@
+"""A run's view of its dedicated nodes: the same interface as the shared nodes (apps.runs.nodes),
+so an engine runs unchanged on either, plus the process faults only dedicated nodes allow.
+Plain Python: no Django."""
+
+import pymysql
+import redis
+from kazoo.client import KazooClient
+
+from apps.runs.nodes import NAME
+
+KIND_NAMES = {"mariadb": "mariadb", "redis": "redis", "zookeeper": "zookeeper"}
+PROCESS_FAULTS = (
+    "kill",
+    "stop",
+    "restart",
+    "pause",
+    "resume",
+    "partition",
+    "heal",
+    "latency",
+    "drop",
+    "kill-connections",
+)
+
+
+class DedicatedNodes:
+    def __init__(self, run_id, supervisor, cluster, *, emit, timeout=5.0):
+        self.run_id = run_id
+        self.supervisor = supervisor
+        self.cluster = cluster
+        self.timeout = timeout
+        self._emit = emit
+        self.names = tuple(cluster.names)
+        # The first node of each kind plays that part for engines written for the shared nodes.
+        self.roles = {kind: nodes[0].name for kind in KIND_NAMES if (nodes := cluster.of_kind(kind))}
+        self._mysql = []
+        self._redis = {}
+        self._zk = None
+
+    @classmethod
+    def start(cls, run_id, supervisor, spec, *, emit, owner_pid):
+        cluster = supervisor.up(f"run{run_id}", **spec, owner_pid=owner_pid, on_event=emit)
+        return cls(run_id, supervisor, cluster, emit=emit)
+
+    def database(self, name):
+        if not NAME.match(name):
+            raise ValueError(f"bad database name {name!r}: use a-z, 0-9 and _, at most 32 characters")
+        return name  # the whole server is the run's own
+
+    def mariadb(self, db=None, node=None, **options):
+        params = self.cluster.node(node or self.roles["mariadb"]).mysql_params()
+        params.update(connect_timeout=self.timeout, read_timeout=options.pop("read_timeout", 30), autocommit=True)
+        params.update(options)
+        conn = pymysql.connect(**params)
+        self._mysql.append(conn)
+        if db is not None:
+            name = self.database(db)
+            with conn.cursor() as cur:
+                cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}`")
+                cur.execute(f"USE `{name}`")
+        return conn
+
+    def redis(self, node=None):
+        name = node or self.roles["redis"]
+        if name not in self._redis:
+            self._redis[name] = redis.Redis.from_url(
+                self.cluster.node(name).url,
+                socket_timeout=self.timeout,
+                socket_connect_timeout=self.timeout,
+                decode_responses=True,
+            )
+        return self._redis[name]
+
+    def key(self, *parts):
+        return ":".join(str(p) for p in parts)
+
+    def zk(self):
+        if self._zk is None:
+            self._zk = KazooClient(hosts=self.cluster.zk_hosts, timeout=self.timeout)
+            self._zk.start(timeout=self.timeout)
+        return self._zk
+
+    def fault(self, kind, target, emit=None, **options):
+        """A real fault on the run's own node process or its proxy: a `fault` event, then a `node`
+        event for each node whose state it changed."""
+        if kind == "expire-session" and self._zk is not None:
+            options.setdefault("client_id", self._zk.client_id)
+        return self.supervisor.fault(self.cluster.name, target, kind, on_event=emit or self._emit, **options)
+
+    def close(self):
+        for conn in self._mysql:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - already closed, or killed by a fault
+                pass
+        self._mysql = []
+        for client in self._redis.values():
+            client.close()
+        self._redis = {}
+        if self._zk is not None:
+            try:
+                self._zk.stop()
+                self._zk.close()
+            finally:
+                self._zk = None
+
+    def cleanup(self):
+        """Stops every process of the run's cluster and removes its data."""
+        self.close()
+        self.supervisor.down(self.cluster.name, missing_ok=True, on_event=self._emit)
