@@ -11,4 +11,6 @@ def nodes_dir():
 
 
 def supervisor(**options):
+    options.setdefault("path", settings.DISTLAB_NODE_PATH)
+    options.setdefault("zookeeper_jar", settings.DISTLAB_ZOOKEEPER_JAR)
     return Supervisor(settings.DISTLAB_NODES_DIR, settings.DISTLAB_DEDICATED_NODE_CAP, **options)

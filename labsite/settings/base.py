@@ -116,6 +116,9 @@ DISTLAB_RUN_EVENT_LIMIT = env.int("DISTLAB_RUN_EVENT_LIMIT", default=250_000)
 DISTLAB_VAR = BASE_DIR / env.str("DISTLAB_VAR", default=".var")  # relative paths are from the project
 DISTLAB_NODES_DIR = BASE_DIR / env.str("DISTLAB_NODES_DIR", default=str(DISTLAB_VAR / "nodes"))
 DISTLAB_DEDICATED_NODE_CAP = env.int("DISTLAB_DEDICATED_NODE_CAP", default=12)
+# Where the server binaries are looked for (default: PATH and the sbin folders), and ZooKeeper's jar.
+DISTLAB_NODE_PATH = env.str("DISTLAB_NODE_PATH", default=None)
+DISTLAB_ZOOKEEPER_JAR = env.str("DISTLAB_ZOOKEEPER_JAR", default=None)
 # A running run whose worker has not beaten its heart for this long is marked failed.
 DISTLAB_HEARTBEAT_TIMEOUT = env.int("DISTLAB_HEARTBEAT_TIMEOUT", default=10)
 

@@ -209,3 +209,14 @@ def test_the_admin_lists_runs_with_filters_and_shows_events_read_only(instructor
     assert Event.objects.filter(pk=event.pk).exists()
     assert admin.get("/admin/auth/user/").status_code == 200
     assert logged_in(student_user).get("/admin/runs/run/").status_code == 302
+
+
+def test_a_dedicated_node_scenario_without_local_servers_is_refused_with_what_to_install(student_user, settings):
+    settings.DISTLAB_NODE_PATH = "/nonexistent"
+    response = start(token_client(student_user), scenario="ping-cluster")
+    assert response.status_code == 400
+    message = response.json()["scenario"][0]
+    assert message.startswith("ping-cluster runs on dedicated nodes:") and "mariadb-server" in message
+    assert Run.objects.count() == 0
+    # The shared nodes still work.
+    assert start(token_client(student_user), scenario="ping").status_code == 201
