@@ -27,7 +27,7 @@ def test_lab_list_json_names_every_scenario():
     out = lab("list", "--json")
     assert out.returncode == 0
     labs = {lab["name"]: [s["name"] for s in lab["scenarios"]] for lab in json.loads(out.stdout)["labs"]}
-    assert labs["diagnostics"] == ["ping", "stream-load"]
+    assert labs["diagnostics"] == ["ping", "ping-cluster", "stream-load"]
 
 
 def test_lab_run_prints_events_as_json_lines_then_the_summary():
