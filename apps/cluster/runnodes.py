@@ -2,25 +2,12 @@
 so an engine runs unchanged on either, plus the process faults only dedicated nodes allow.
 Plain Python: no Django."""
 
-import pymysql
 import redis
 from kazoo.client import KazooClient
 
-from apps.runs.nodes import NAME
+from apps.runs.nodes import NAME, connect_mariadb
 
-KIND_NAMES = {"mariadb": "mariadb", "redis": "redis", "zookeeper": "zookeeper"}
-PROCESS_FAULTS = (
-    "kill",
-    "stop",
-    "restart",
-    "pause",
-    "resume",
-    "partition",
-    "heal",
-    "latency",
-    "drop",
-    "kill-connections",
-)
+KINDS = ("mariadb", "redis", "zookeeper")
 
 
 class DedicatedNodes:
@@ -32,7 +19,7 @@ class DedicatedNodes:
         self._emit = emit
         self.names = tuple(cluster.names)
         # The first node of each kind plays that part for engines written for the shared nodes.
-        self.roles = {kind: nodes[0].name for kind in KIND_NAMES if (nodes := cluster.of_kind(kind))}
+        self.roles = {kind: nodes[0].name for kind in KINDS if (nodes := cluster.of_kind(kind))}
         self._mysql = []
         self._redis = {}
         self._zk = None
@@ -49,15 +36,8 @@ class DedicatedNodes:
 
     def mariadb(self, db=None, node=None, **options):
         params = self.cluster.node(node or self.roles["mariadb"]).mysql_params()
-        params.update(connect_timeout=self.timeout, read_timeout=options.pop("read_timeout", 30), autocommit=True)
-        params.update(options)
-        conn = pymysql.connect(**params)
+        conn = connect_mariadb(params, db and self.database(db), self.timeout, **options)
         self._mysql.append(conn)
-        if db is not None:
-            name = self.database(db)
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}`")
-                cur.execute(f"USE `{name}`")
         return conn
 
     def redis(self, node=None):

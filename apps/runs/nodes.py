@@ -28,6 +28,19 @@ def mysql_params(url):
     }
 
 
+def connect_mariadb(params, database=None, timeout=5.0, **options):
+    """A new autocommit connection, in `database` (created if missing). The name must come from a
+    `database()` method: identifiers cannot be bound as parameters, so they are whitelisted."""
+    params = dict(params, connect_timeout=timeout, read_timeout=options.pop("read_timeout", 30), autocommit=True)
+    params.update(options)
+    conn = pymysql.connect(**params)
+    if database:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+            cur.execute(f"USE `{database}`")
+    return conn
+
+
 class SharedNodes:
     names = ("mariadb", "redis", "zookeeper")
     roles = {"mariadb": "mariadb", "redis": "redis", "zookeeper": "zookeeper"}
@@ -53,16 +66,8 @@ class SharedNodes:
 
     def mariadb(self, db=None, **options):
         """A new connection to the shared MariaDB, in the run's database `db` (created if missing)."""
-        params = mysql_params(self.mariadb_url)
-        params.update(connect_timeout=self.timeout, read_timeout=options.pop("read_timeout", 30), autocommit=True)
-        params.update(options)
-        conn = pymysql.connect(**params)
+        conn = connect_mariadb(mysql_params(self.mariadb_url), db and self.database(db), self.timeout, **options)
         self._mysql.append(conn)
-        if db is not None:
-            name = self.database(db)
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}`")
-                cur.execute(f"USE `{name}`")
         return conn
 
     # Redis -----------------------------------------------------------------------------------
