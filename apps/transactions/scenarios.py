@@ -1,0 +1,123 @@
+from apps.runs.registry import Fault, Invariant, Lab, Param, Scenario, register
+
+from . import checkers, engine
+
+INVARIANTS = (
+    Invariant("atomicity", "every global transaction committed on all its participants or on none", checkers.atomicity),
+    Invariant("conservation", "the sum of all balances never changes", checkers.conservation),
+    Invariant("nothing_in_doubt", "XA RECOVER is empty on every participant at the end", checkers.nothing_in_doubt),
+    Invariant("durability", "every transfer reported committed is in the data", checkers.durability),
+)
+
+
+def params(transfers=6, concurrency=2, participants=3, crash=None, crash_choices=(), most_participants=6):
+    common = [
+        Param("participants", "int", participants, "how many participant databases", min=2, max=most_participants),
+        Param("transfers", "int", transfers, "how many bank transfers", min=1, max=500),
+        Param("concurrency", "int", concurrency, "clients running transfers at once", min=1, max=8),
+        Param("amount", "int", 10, "the amount of each transfer", min=1, max=1_000_000),
+        Param("accounts", "int", 4, "accounts per participant", min=1, max=1000),
+        Param("balance", "int", 100, "each account's opening balance", min=1, max=1_000_000),
+        Param("timeout_ms", "int", 10_000, "a transfer slower than this before PREPARE is rolled back", min=1),
+    ]
+    if crash:
+        common += [
+            Param("crash_point", "choice", crash, "where the coordinator crashes", choices=crash_choices),
+            Param("crash_transfer", "int", 1, "the transfer during which it crashes", min=1, max=500),
+        ]
+    return tuple(common)
+
+
+def engine_with(**fixed):
+    """The 2PC engine with some parameters fixed by the scenario (not settable by a user)."""
+
+    def run(ctx):
+        ctx.params = {**fixed, **ctx.params}
+        return engine.two_phase_commit(ctx)
+
+    run.__name__ = "two_phase_commit_" + "_".join(f"{k}" for k in fixed)
+    return run
+
+
+COORDINATOR_CRASHES = ("after-prepare", "after-decision", "mid-commit")
+CLUSTER_NODES = ("db1", "db2", "db3")
+
+LAB = register(
+    Lab(
+        name="transactions",
+        title="Distributed transactions",
+        explanation=(
+            "A bank transfer between accounts held by two different databases must happen on both "
+            "or on neither. Two-phase commit does it with real MariaDB XA transactions: the "
+            "coordinator asks every participant to PREPARE (each votes, and a yes is a promise that "
+            "survives a crash), writes its decision to its own durable log, then tells everyone to "
+            "COMMIT. Watch what happens when it crashes between the two phases: prepared branches "
+            "stay in doubt, holding their row locks and blocking other clients, until a recovering "
+            "coordinator reads its log and XA RECOVER and finishes the job. Without the log, "
+            "recovery has to guess, and the checker shows money created or destroyed."
+        ),
+        scenarios=[
+            Scenario(
+                name="2pc-happy",
+                title="Two-phase commit, nothing fails",
+                summary="Concurrent transfers across participants, each prepared everywhere, then committed.",
+                engine=engine_with(),
+                params=params(),
+                invariants=INVARIANTS,
+            ),
+            Scenario(
+                name="2pc-vote-no",
+                title="A participant votes no",
+                summary="The first transfer asks for more than its account holds: that participant refuses "
+                "to prepare and the coordinator aborts the transfer everywhere.",
+                engine=engine_with(overdraw=True),
+                params=params(transfers=3, concurrency=1),
+                invariants=INVARIANTS,
+            ),
+            Scenario(
+                name="2pc-coordinator-crash-before-decision",
+                title="The coordinator crashes before deciding",
+                summary="Every participant has prepared, then the coordinator dies: the branches are in doubt "
+                "and hold their locks (a client is blocked, error 1205) until recovery rolls them back.",
+                engine=engine_with(),
+                params=params(transfers=3, concurrency=1, crash="after-prepare", crash_choices=COORDINATOR_CRASHES),
+                invariants=INVARIANTS,
+            ),
+            Scenario(
+                name="2pc-coordinator-crash-after-decision",
+                title="The coordinator crashes after deciding",
+                summary="The commit decision is logged and one participant has committed when the coordinator "
+                "dies; recovery reads the log and commits the rest.",
+                engine=engine_with(),
+                params=params(transfers=3, concurrency=1, crash="mid-commit", crash_choices=COORDINATOR_CRASHES),
+                invariants=INVARIANTS,
+            ),
+            Scenario(
+                name="2pc-no-log",
+                title="A coordinator without a decision log",
+                summary="A broken coordinator keeps no log and crashes during phase 2; a naive recovery rolls "
+                "back what it finds, though one participant already committed.",
+                engine=engine_with(no_log=True),
+                params=params(transfers=3, concurrency=1, crash="mid-commit", crash_choices=("mid-commit",)),
+                invariants=INVARIANTS,
+                expected="fail",
+            ),
+            Scenario(
+                name="2pc-participant-crash",
+                title="A participant's server is killed after preparing",
+                summary="On servers of its own, a participant is SIGKILLed after it prepared and restarted: "
+                "its branch is still PREPARED in XA RECOVER, and recovery commits it.",
+                engine=engine_with(crash_point="participant-kill"),
+                params=params(transfers=3, concurrency=1, participants=3, most_participants=3),
+                invariants=INVARIANTS,
+                cluster={"mariadb": 3},
+                faults=(
+                    Fault("kill", CLUSTER_NODES, "SIGKILL the participant's server"),
+                    Fault("restart", CLUSTER_NODES, "start it again on the same data"),
+                    Fault("partition", CLUSTER_NODES, "cut it off through its proxy"),
+                    Fault("heal", CLUSTER_NODES, "end the partition"),
+                ),
+            ),
+        ],
+    )
+)

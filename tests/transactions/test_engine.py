@@ -1,0 +1,121 @@
+"""The transactions engine against the real shared MariaDB, with no Django in the loop: every
+scenario's verdict, read by the checkers from the real rows."""
+
+import pymysql
+import pytest
+
+from apps.runs.nodes import mysql_params
+from apps.runs.registry import get_scenario, verdict_of
+from tests.conftest import lab_node_urls
+from tests.engine import run_engine
+
+
+def run(name, **params):
+    ctx, result, checks, events = run_engine(get_scenario("transactions", name), lab_node_urls(), params)
+    return ctx, result, {c["name"]: c for c in checks}, events
+
+
+def held(checks):
+    return {name: c["held"] for name, c in checks.items()}
+
+
+def completions(ctx):
+    return {op["value"]["gtrid"]: op["type"] for op in ctx.history.completed("transfer")}
+
+
+def test_it_commits_every_transfer_on_every_participant_when_nothing_fails():
+    ctx, result, checks, events = run("2pc-happy", transfers=6, concurrency=2)
+    assert set(completions(ctx).values()) == {"ok"} and len(completions(ctx)) == 6
+    assert verdict_of(list(checks.values())) == "pass"
+    assert checks["atomicity"]["evidence"]["committed"] == 6
+    xa = [e["data"]["command"].split(" '")[0] for e in events if e["kind"] == "cmd" and e["label"].startswith("XA ")]
+    assert xa.count("XA PREPARE") == 12 and xa.count("XA COMMIT") == 12
+    states = [e["data"]["state"] for e in events if e["kind"] == "state" and e["actor"] == "p1"]
+    assert {"ACTIVE", "IDLE", "PREPARED", "COMMITTED"} <= set(states)
+    requests = {e["seq"]: e for e in events if e["kind"] == "msg" and "reply_to" not in e["data"]}
+    replies = [e for e in events if e["kind"] == "msg" and "reply_to" in e["data"]]
+    assert replies and all(requests[r["data"]["reply_to"]]["to"] == r["actor"] for r in replies)
+    assert {e["data"]["series"] for e in events if e["kind"] == "metric"} == {"work", "prepare", "commit"}
+
+
+def test_it_aborts_everywhere_when_a_participant_votes_no():
+    ctx, result, checks, events = run("2pc-vote-no")
+    first = result["transfers"][0]["gtrid"]
+    assert completions(ctx)[first] == "fail"
+    assert [e["label"] for e in events if e["kind"] == "msg" and e["label"] == "NO"] == ["NO"]
+    assert held(checks) == dict.fromkeys(checks, True)
+    assert checks["atomicity"]["evidence"]["committed"] == len(result["transfers"]) - 1
+
+
+def test_it_rolls_back_in_doubt_transactions_when_no_commit_was_logged():
+    ctx, result, checks, events = run("2pc-coordinator-crash-before-decision")
+    victim = result["transfers"][0]
+    assert completions(ctx)[victim["gtrid"]] == "info"
+    assert sorted(a["participant"] for a in result["recovery"]) == victim["participants"]
+    assert {a["action"] for a in result["recovery"]} == {"rollback"}
+    # While in doubt, the prepared branch held its row lock: a client waited and gave up.
+    assert result["blocked"]["error"] == 1205 and result["blocked"]["blocked_ms"] > 0
+    assert result["unblocked"]["error"] is None
+    assert any(e["kind"] == "metric" and e["data"]["name"] == "blocked_ms" for e in events)
+    assert held(checks) == dict.fromkeys(checks, True)
+
+
+def test_it_commits_the_rest_when_the_commit_decision_was_logged():
+    ctx, result, checks, events = run("2pc-coordinator-crash-after-decision")
+    victim = result["transfers"][0]
+    assert result["recovery"] == [
+        {"participant": victim["participants"][1], "gtrid": victim["gtrid"], "action": "commit"}
+    ]
+    assert held(checks) == dict.fromkeys(checks, True)
+    assert checks["atomicity"]["evidence"]["committed"] == 1
+
+
+def test_without_a_log_naive_recovery_breaks_atomicity_and_the_checker_shows_which_branches():
+    scenario = get_scenario("transactions", "2pc-no-log")
+    assert scenario.expected == "fail"
+    ctx, result, checks, events = run("2pc-no-log")
+    victim = result["transfers"][0]
+    first, second = victim["participants"]
+    assert checks["atomicity"]["held"] is False
+    assert checks["atomicity"]["evidence"]["broken"] == [
+        {"gtrid": victim["gtrid"], "branches": {first: "committed", second: "rolled back"}}
+    ]
+    assert checks["conservation"]["held"] is False
+    assert verdict_of(list(checks.values())) == "fail"
+
+
+@pytest.mark.parametrize("name", ["2pc-coordinator-crash-before-decision", "2pc-coordinator-crash-after-decision"])
+def test_running_recovery_twice_changes_nothing(name):
+    ctx, result, checks, events = run(name)
+    assert result["recovery"] and result["recovery_again"] == []
+    assert result["unchanged_by_second_recovery"] is True
+
+
+def test_a_transfer_over_its_timeout_before_prepare_is_rolled_back():
+    ctx, result, checks, events = run("2pc-happy", transfers=2, concurrency=1, timeout_ms=1)
+    assert set(completions(ctx).values()) == {"fail"}
+    assert not [e for e in events if e["kind"] == "cmd" and e["label"].startswith("XA PREPARE")]
+    assert held(checks) == dict.fromkeys(checks, True)
+    assert checks["atomicity"]["evidence"]["committed"] == 0
+
+
+def test_bad_params_are_rejected_with_a_message_per_field():
+    scenario = get_scenario("transactions", "2pc-coordinator-crash-before-decision")
+    _, errors = scenario.validate({"participants": 0, "amount": -5, "crash_point": "whenever", "transfers": 0})
+    assert errors["participants"] == ["must be at least 2"]
+    assert errors["amount"] == ["must be at least 1"]
+    assert errors["transfers"] == ["must be at least 1"]
+    assert errors["crash_point"] == ["must be one of after-prepare, after-decision, mid-commit"]
+
+
+def test_a_run_leaves_no_databases_and_no_xa_branches_behind():
+    ctx, result, checks, events = run("2pc-coordinator-crash-before-decision")
+    conn = pymysql.connect(**mysql_params(lab_node_urls()["mariadb_url"]))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW DATABASES LIKE %s", (f"run{ctx.run_id}\\_%",))
+            assert cur.fetchall() == ()
+            cur.execute("XA RECOVER")
+            assert not [r for r in cur.fetchall() if r[3].decode().startswith(f"r{ctx.run_id}-")]
+    finally:
+        conn.close()
