@@ -10,7 +10,7 @@ INVARIANTS = (
 )
 
 
-def params(transfers=6, concurrency=2, participants=3, crash=None, crash_choices=(), most_participants=6):
+def params(transfers=6, concurrency=2, participants=3, local=0, crash=None, crash_choices=(), most_participants=6):
     common = [
         Param("participants", "int", participants, "how many participant databases", min=2, max=most_participants),
         Param("transfers", "int", transfers, "how many bank transfers", min=1, max=500),
@@ -18,6 +18,9 @@ def params(transfers=6, concurrency=2, participants=3, crash=None, crash_choices
         Param("amount", "int", 10, "the amount of each transfer", min=1, max=1_000_000),
         Param("accounts", "int", 4, "accounts per participant", min=1, max=1000),
         Param("balance", "int", 100, "each account's opening balance", min=1, max=1_000_000),
+        Param(
+            "local_percent", "int", local, "the share of transfers within one participant (ONE PHASE)", min=0, max=100
+        ),
         Param("timeout_ms", "int", 10_000, "a transfer slower than this before PREPARE is rolled back", min=1),
     ]
     if crash:
@@ -62,7 +65,7 @@ LAB = register(
                 title="Two-phase commit, nothing fails",
                 summary="Concurrent transfers across participants, each prepared everywhere, then committed.",
                 engine=engine_with(),
-                params=params(),
+                params=params(transfers=8, local=25),
                 invariants=INVARIANTS,
             ),
             Scenario(

@@ -148,7 +148,10 @@ def plan(ctx, participants):
     names = [p.name for p in participants]
     transfers = []
     for n in range(1, ctx.params["transfers"] + 1):
-        src, dst = ctx.rng.sample(names, 2)
+        if ctx.rng.randrange(100) < ctx.params.get("local_percent", 0):
+            src = dst = ctx.rng.choice(names)  # both accounts on one participant
+        else:
+            src, dst = ctx.rng.sample(names, 2)
         amount = ctx.params["amount"]
         if ctx.params.get("overdraw") and n == 1:
             amount = ctx.params["balance"] * 10  # more than the source account holds: it votes no
@@ -168,7 +171,7 @@ def plan(ctx, participants):
 class Coordinator:
     """Runs transfers one after another over its own connections, one per participant."""
 
-    def __init__(self, ctx, name, participants, log, crash, phase2_parallel=False):
+    def __init__(self, ctx, name, participants, log, crash):
         self.ctx = ctx
         self.name = name
         self.participants = {p.name: p for p in participants}
@@ -177,6 +180,7 @@ class Coordinator:
         self.conns = {}
         self.log_conn = None
         self.branch = {}  # participant -> XA state of the current transfer's branch
+        self.refused = None  # why the current transfer's source participant will vote no
 
     # connections --------------------------------------------------------------------------------
     def conn(self, name):
@@ -186,6 +190,15 @@ class Coordinator:
                 cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (LOCK_WAIT_S,))
             self.conns[name] = conn
         return self.conns[name]
+
+    def drop(self, name):
+        """Closes a connection that failed: the server ends its branch unless it is PREPARED."""
+        conn = self.conns.pop(name, None)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - already gone
+                pass
 
     def abandon(self):
         """A crash: the connections go away without ending their branches. The server rolls back
@@ -343,9 +356,9 @@ class Coordinator:
         try:
             self.send(participant, f"ROLLBACK {transfer.gtrid}", transfer, do)
         except pymysql.MySQLError:
-            # The branch is gone with its connection (the server rolled it back) or will be found
-            # by recovery; either way it will not commit.
-            self.conns.pop(participant, None)
+            # Closing the connection ends an unprepared branch; a prepared one is found by
+            # recovery, with no commit decision logged: either way it does not commit.
+            self.drop(participant)
 
     def log_decision(self, transfer):
         """Forces the commit decision, with the participant list, before phase 2 (presumed abort)."""
@@ -383,6 +396,9 @@ class Coordinator:
             if work_ms > ctx.params["timeout_ms"]:
                 raise TimeoutError(f"{transfer.gtrid} took {work_ms:.0f} ms, over its {ctx.params['timeout_ms']} ms")
             if len(names) == 1:
+                # One participant decides alone: no prepare, no log, XA COMMIT ... ONE PHASE.
+                if self.refused:
+                    raise VoteNo(self.refused)
                 self.commit(names[0], transfer, one_phase=True)
                 ctx.history.ok(op, transfer.as_dict())
                 return "committed"
@@ -420,7 +436,7 @@ class Coordinator:
             # The decision is logged: recovery finishes phase 2 where this failed.
             for p in names:
                 if self.branch.get(p) != "COMMITTED":
-                    self.conns.pop(p, None)
+                    self.drop(p)
             ctx.history.info(op, error=f"phase 2 unfinished, left to recovery: {exc}")
             return "in doubt"
         ctx.history.ok(op, transfer.as_dict())
