@@ -5,13 +5,14 @@ Plain Python: no Django."""
 import redis
 from kazoo.client import KazooClient
 
-from apps.runs.nodes import NAME, connect_mariadb
+from apps.runs.nodes import NAME, RunClients, connect_mariadb
 
 KINDS = ("mariadb", "redis", "zookeeper")
 
 
-class DedicatedNodes:
+class DedicatedNodes(RunClients):
     def __init__(self, run_id, supervisor, cluster, *, emit, timeout=5.0):
+        super().__init__()
         self.run_id = run_id
         self.supervisor = supervisor
         self.cluster = cluster
@@ -20,9 +21,6 @@ class DedicatedNodes:
         self.names = tuple(cluster.names)
         # The first node of each kind plays that part for engines written for the shared nodes.
         self.roles = {kind: nodes[0].name for kind in KINDS if (nodes := cluster.of_kind(kind))}
-        self._mysql = []
-        self._redis = {}
-        self._zk = None
 
     @classmethod
     def start(cls, run_id, supervisor, spec, *, emit, owner_pid):
@@ -66,23 +64,6 @@ class DedicatedNodes:
         if kind == "expire-session" and self._zk is not None:
             options.setdefault("client_id", self._zk.client_id)
         return self.supervisor.fault(self.cluster.name, target, kind, on_event=emit or self._emit, **options)
-
-    def close(self):
-        for conn in self._mysql:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - already closed, or killed by a fault
-                pass
-        self._mysql = []
-        for client in self._redis.values():
-            client.close()
-        self._redis = {}
-        if self._zk is not None:
-            try:
-                self._zk.stop()
-                self._zk.close()
-            finally:
-                self._zk = None
 
     def cleanup(self):
         """Stops every process of the run's cluster and removes its data."""

@@ -41,11 +41,38 @@ def connect_mariadb(params, database=None, timeout=5.0, **options):
     return conn
 
 
-class SharedNodes:
+class RunClients:
+    """The client connections a run opened on its nodes, closed together when it ends."""
+
+    def __init__(self):
+        self._mysql = []
+        self._redis = {}
+        self._zk = None
+
+    def close(self):
+        for conn in self._mysql:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - already closed, or killed by a fault
+                pass
+        self._mysql = []
+        for client in self._redis.values():
+            client.close()
+        self._redis = {}
+        if self._zk is not None:
+            try:
+                self._zk.stop()
+                self._zk.close()
+            finally:
+                self._zk = None
+
+
+class SharedNodes(RunClients):
     names = ("mariadb", "redis", "zookeeper")
     roles = {"mariadb": "mariadb", "redis": "redis", "zookeeper": "zookeeper"}
 
     def __init__(self, run_id, *, mariadb_url, redis_url, zk_hosts, timeout=5.0):
+        super().__init__()
         self.run_id = run_id
         self.mariadb_url = mariadb_url
         self.redis_url = redis_url
@@ -53,9 +80,6 @@ class SharedNodes:
         self.timeout = timeout
         self.prefix = f"run{run_id}:"
         self.zk_root = f"/distlab/run{run_id}"
-        self._mysql = []
-        self._redis = None
-        self._zk = None
 
     # MariaDB ---------------------------------------------------------------------------------
     def database(self, name):
@@ -72,11 +96,11 @@ class SharedNodes:
 
     # Redis -----------------------------------------------------------------------------------
     def redis(self):
-        if self._redis is None:
-            self._redis = redis.Redis.from_url(
+        if "redis" not in self._redis:
+            self._redis["redis"] = redis.Redis.from_url(
                 self.redis_url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout, decode_responses=True
             )
-        return self._redis
+        return self._redis["redis"]
 
     def key(self, *parts):
         return self.prefix + ":".join(str(p) for p in parts)
@@ -135,23 +159,6 @@ class SharedNodes:
         raise ValueError(f"fault {kind!r} on {target!r} is not available on the shared nodes")
 
     # Clean-up --------------------------------------------------------------------------------
-    def close(self):
-        for conn in self._mysql:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - already closed or killed by a fault
-                pass
-        self._mysql = []
-        if self._redis is not None:
-            self._redis.close()
-            self._redis = None
-        if self._zk is not None:
-            try:
-                self._zk.stop()
-                self._zk.close()
-            finally:
-                self._zk = None
-
     def cleanup(self):
         """Drops everything the run created on the shared nodes."""
         self.close()
