@@ -55,14 +55,22 @@ export class Controls {
     this.speed.addEventListener("change", () => this.act({ action: "speed", value: Number(this.speed.value) }));
     this.faultBox = root.querySelector("#faults");
     this.faultButtons = [];
+    // One group per node, so "kill db1" and "kill redis1" sit with the rest of their node's faults.
+    const groups = new Map();
     for (const fault of faults || []) {
       for (const target of fault.targets) {
+        if (!groups.has(target)) {
+          const group = html("span", { className: "fault-group", dataset: { target } });
+          group.append(html("span", { className: "fault-group__node" }, target));
+          groups.set(target, group);
+          this.faultBox.append(group);
+        }
         const button = html("button", {
-          type: "button", className: "btn btn--fault", title: fault.help || "",
+          type: "button", className: "btn btn--fault", title: fault.help ? `${fault.help} (${target})` : target,
           dataset: { kind: fault.kind, target },
-        }, `${fault.kind} → ${target}`);
+        }, fault.kind);
         button.addEventListener("click", () => this.act({ action: "fault", kind: fault.kind, target }));
-        this.faultBox.append(button);
+        groups.get(target).append(button);
         this.faultButtons.push(button);
       }
     }
