@@ -14,7 +14,6 @@ def params(transfers=6, concurrency=2, participants=3, local=0, crash=None, cras
     common = [
         Param("participants", "int", participants, "how many participant databases", min=2, max=most_participants),
         Param("transfers", "int", transfers, "how many bank transfers", min=1, max=500),
-        Param("concurrency", "int", concurrency, "clients running transfers at once", min=1, max=8),
         Param("amount", "int", 10, "the amount of each transfer", min=1, max=1_000_000),
         Param("accounts", "int", 4, "accounts per participant", min=1, max=1000),
         Param("balance", "int", 100, "each account's opening balance", min=1, max=1_000_000),
@@ -23,6 +22,8 @@ def params(transfers=6, concurrency=2, participants=3, local=0, crash=None, cras
         ),
         Param("timeout_ms", "int", 10_000, "a transfer slower than this before PREPARE is rolled back", min=1),
     ]
+    if concurrency is not None:  # None: the engine runs one transfer at a time
+        common.insert(2, Param("concurrency", "int", concurrency, "clients running transfers at once", min=1, max=8))
     if crash:
         common += [
             Param("crash_point", "choice", crash, "where the coordinator crashes", choices=crash_choices),
@@ -44,6 +45,12 @@ def engine_with(**fixed):
 
 COORDINATOR_CRASHES = ("after-prepare", "after-decision", "mid-commit")
 CLUSTER_NODES = ("db1", "db2", "db3")
+CLUSTER_FAULTS = (
+    Fault("kill", CLUSTER_NODES, "SIGKILL the participant's server"),
+    Fault("restart", CLUSTER_NODES, "start it again on the same data"),
+    Fault("partition", CLUSTER_NODES, "cut it off through its proxy"),
+    Fault("heal", CLUSTER_NODES, "end the partition"),
+)
 
 LAB = register(
     Lab(
@@ -114,12 +121,22 @@ LAB = register(
                 params=params(transfers=3, concurrency=1, participants=3, most_participants=3),
                 invariants=INVARIANTS,
                 cluster={"mariadb": 3},
-                faults=(
-                    Fault("kill", CLUSTER_NODES, "SIGKILL the participant's server"),
-                    Fault("restart", CLUSTER_NODES, "start it again on the same data"),
-                    Fault("partition", CLUSTER_NODES, "cut it off through its proxy"),
-                    Fault("heal", CLUSTER_NODES, "end the partition"),
+                faults=CLUSTER_FAULTS,
+            ),
+            Scenario(
+                name="2pc-chaos",
+                title="Two-phase commit under chaos",
+                summary="Transfers one after another under a seeded random schedule of coordinator crashes, "
+                "participant servers killed and restarted, and dropped connections, with recovery after each: "
+                "every seed must pass.",
+                engine=engine.chaos,
+                params=(
+                    *params(transfers=12, concurrency=None, most_participants=3),
+                    Param("fault_percent", "int", 50, "the chance that a transfer meets a fault", min=0, max=100),
                 ),
+                invariants=INVARIANTS,
+                cluster={"mariadb": 3},
+                faults=CLUSTER_FAULTS,
             ),
         ],
     )

@@ -1,4 +1,4 @@
-"""2PC on dedicated MariaDB servers: a participant's server is SIGKILLed after it prepared."""
+"""2PC on dedicated MariaDB servers: a participant's server SIGKILLed after it prepared, and chaos."""
 
 import os
 import random
@@ -54,3 +54,16 @@ def test_a_participant_killed_after_preparing_keeps_its_branch_and_recovery_comm
     # The branch survived the SIGKILL: after the restart, XA RECOVER listed it and recovery committed it.
     assert result["recovery"] == [{"participant": killed, "gtrid": victim["gtrid"], "action": "commit"}]
     assert {name: c["held"] for name, c in checks.items()} == dict.fromkeys(checks, True)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_chaos_passes_for_every_seed(supervisor, seed):
+    ctx, result, checks, events = run_dedicated(supervisor, "2pc-chaos", {"transfers": 10}, seed=seed)
+    assert result["schedule"] and len(result["recoveries"]) == len(result["schedule"])
+    assert {name: c["held"] for name, c in checks.items()} == dict.fromkeys(checks, True), checks
+
+
+def test_the_chaos_schedule_is_fixed_by_the_seed_and_uses_every_fault(supervisor):
+    schedules = [run_dedicated(supervisor, "2pc-chaos", {"transfers": 10}, seed=4)[1]["schedule"] for _ in range(2)]
+    assert schedules[0] == schedules[1]
+    assert {fault for fault, _, _ in schedules[0].values()} == {"crash", "kill", "drop"}

@@ -569,7 +569,28 @@ def client_locks_account(ctx, participant, account):
     return {"participant": participant.name, "account": account, "error": error, "blocked_ms": blocked}
 
 
-# The scenarios' engine ----------------------------------------------------------------------------
+# The scenarios' engines ---------------------------------------------------------------------------
+def begin(ctx, participants, log):
+    ctx.emit("node", actor=COORDINATOR, label="coordinator up", data={"state": "up", "role": "coordinator"})
+    for p in participants:
+        ctx.emit("node", actor=p.name, label=f"{p.name} up", data={"state": "up", "role": "participant", "db": p.db})
+    setup(ctx, participants, log)
+    transfers = plan(ctx, participants)
+    ctx.step()
+    return transfers
+
+
+def summary(ctx, participants, log, transfers, outcomes):
+    """What the checkers need to find the real rows again."""
+    return {
+        "participants": [p.__dict__ for p in participants],
+        "log": log.__dict__ if log else None,
+        "total": ctx.params["balance"] * ctx.params["accounts"] * len(participants),
+        "transfers": [t.as_dict() for t in transfers],
+        "outcomes": outcomes,
+    }
+
+
 def two_phase_commit(ctx):
     participants = participants_of(ctx)
     with_log = not ctx.params.get("no_log")
@@ -579,14 +600,7 @@ def two_phase_commit(ctx):
     if crash.point == "participant-kill":
         crash.point = None  # the coordinator itself does not crash
 
-    ctx.emit("node", actor=COORDINATOR, label="coordinator up", data={"state": "up", "role": "coordinator"})
-    for p in participants:
-        ctx.emit("node", actor=p.name, label=f"{p.name} up", data={"state": "up", "role": "participant", "db": p.db})
-    setup(ctx, participants, log)
-    transfers = plan(ctx, participants)
-    total = ctx.params["balance"] * ctx.params["accounts"] * len(participants)
-    ctx.step()
-
+    transfers = begin(ctx, participants, log)
     queue = list(transfers)
     lock = threading.Lock()
     outcomes = {}
@@ -609,13 +623,7 @@ def two_phase_commit(ctx):
         for f in [pool.submit(client, i) for i in range(1, ctx.params["concurrency"] + 1)]:
             f.result()
 
-    result = {
-        "participants": [p.__dict__ for p in participants],
-        "log": log.__dict__ if log else None,
-        "total": total,
-        "transfers": [t.as_dict() for t in transfers],
-        "outcomes": outcomes,
-    }
+    result = summary(ctx, participants, log, transfers, outcomes)
     needs_recovery = crash.fired.is_set() or any(o == "in doubt" for o in outcomes.values())
     if crash.fired.is_set():
         ctx.emit("node", actor=COORDINATOR, label="coordinator crashed", data={"state": "down"})
@@ -633,4 +641,87 @@ def two_phase_commit(ctx):
             blocked = result["blocked"]
             source = next(p for p in participants if p.name == blocked["participant"])
             result["unblocked"] = client_locks_account(ctx, source, blocked["account"])
+    return result
+
+
+# Chaos --------------------------------------------------------------------------------------------
+CHAOS_POINTS = ("work", "prepare", "after-prepare", "after-decision", "mid-commit")
+CHAOS_FAULTS = ("crash", "kill", "drop")
+
+
+def chaos_schedule(ctx, transfers):
+    """{transfer n: (fault, point, participant)}, drawn from the seeded rng: a seed fixes it."""
+    schedule = {}
+    for t in transfers:
+        if ctx.rng.randrange(100) < ctx.params["fault_percent"]:
+            points = CHAOS_POINTS if len(t.participants) > 1 else ("work",)
+            schedule[t.n] = (ctx.rng.choice(CHAOS_FAULTS), ctx.rng.choice(points), ctx.rng.choice(t.participants))
+    return schedule
+
+
+class ChaosCoordinator(Coordinator):
+    """A coordinator that meets the schedule's faults: it crashes, a participant's server is
+    SIGKILLed and restarted, or its connection to a participant is killed on the server."""
+
+    def __init__(self, *args, schedule, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.schedule = schedule
+        self.faulted = False
+
+    def checkpoint(self, point, transfer):
+        super().checkpoint(point, transfer)
+        planned = self.schedule.get(transfer.n)
+        if not planned or planned[1] != point or self.faulted:
+            return
+        fault, _, target = planned
+        self.faulted = True
+        if fault == "crash":
+            self.ctx.emit("log", actor=COORDINATOR, label=f"coordinator crashes at {point} of {transfer.gtrid}")
+            raise CoordinatorCrashed(point)
+        if fault == "kill":
+            self.ctx.fault("kill", target)
+            self.ctx.step()
+            self.ctx.fault("restart", target)
+        elif fault == "drop" and target in self.conns:
+            thread_id = self.conns[target].thread_id()
+            killer = self.participants[target].connect(self.ctx)
+            sql(self.ctx, killer, "chaos", target, "KILL CONNECTION %s", (thread_id,))
+            killer.close()
+            self.ctx.emit(
+                "fault",
+                actor="chaos",
+                to=target,
+                label=f"drop the coordinator's connection to {target}",
+                data={"kind": "drop-connection", "connection": thread_id},
+            )
+
+
+def chaos(ctx):
+    """Transfers one at a time under a seeded schedule of faults; after each fault a fresh
+    coordinator recovers from the log and XA RECOVER before the next transfer."""
+    participants = participants_of(ctx)
+    log = log_location(participants)
+    transfers = begin(ctx, participants, log)
+    schedule = chaos_schedule(ctx, transfers)
+    ctx.emit(
+        "log",
+        actor="chaos",
+        label=f"{len(schedule)} faults scheduled",
+        data={"schedule": {t: list(f) for t, f in schedule.items()}},
+    )
+    outcomes, recoveries = {}, []
+    for transfer in transfers:
+        coordinator = ChaosCoordinator(ctx, "client1", participants, log, Crash(), schedule=schedule)
+        try:
+            outcomes[transfer.gtrid] = coordinator.run_transfer(transfer)
+        except CoordinatorCrashed:
+            outcomes[transfer.gtrid] = "crashed"
+            ctx.emit("node", actor=COORDINATOR, label="coordinator crashed", data={"state": "down"})
+        finally:
+            coordinator.abandon()
+        if coordinator.faulted or outcomes[transfer.gtrid] == "in doubt":
+            recoveries.append({"after": transfer.gtrid, "actions": recover(ctx, participants, log)})
+    result = summary(ctx, participants, log, transfers, outcomes)
+    result["schedule"] = {t: list(f) for t, f in schedule.items()}
+    result["recoveries"] = recoveries
     return result
