@@ -43,7 +43,7 @@ def engine_with(**fixed):
     return run
 
 
-COORDINATOR_CRASHES = ("after-prepare", "after-decision", "mid-commit")
+COORDINATOR_CRASHES = engine.CRASH_POINTS
 CLUSTER_NODES = ("db1", "db2", "db3")
 CLUSTER_FAULTS = (
     Fault("kill", CLUSTER_NODES, "SIGKILL the participant's server"),
