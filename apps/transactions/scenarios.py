@@ -1,6 +1,7 @@
 from apps.runs.registry import Fault, Invariant, Lab, Param, Scenario, register
 
 from . import checkers, engine
+from .engine import threepc
 
 INVARIANTS = (
     Invariant("atomicity", "every global transaction committed on all its participants or on none", checkers.atomicity),
@@ -33,17 +34,22 @@ def params(transfers=6, concurrency=2, participants=3, local=0, crash=None, cras
 
 
 def engine_with(**fixed):
-    """The 2PC engine with some parameters fixed by the scenario (not settable by a user)."""
+    """The 2PC engine (3PC when `fault` is fixed) with some parameters fixed by the scenario, not
+    settable by a user."""
 
     def run(ctx):
         ctx.params = {**fixed, **ctx.params}
-        return engine.two_phase_commit(ctx)
+        return threepc.three_phase_commit(ctx) if "fault" in fixed else engine.two_phase_commit(ctx)
 
     run.__name__ = "two_phase_commit_" + "_".join(f"{k}" for k in fixed)
     return run
 
 
 COORDINATOR_CRASHES = engine.CRASH_POINTS
+THREE_PC_PARAMS = (
+    *params(transfers=3, concurrency=None, participants=2)[:-1],  # all but timeout_ms
+    Param("agent_timeout_ms", "int", 1000, "how long a participant waits before deciding alone", min=100),
+)
 CLUSTER_NODES = ("db1", "db2", "db3")
 CLUSTER_FAULTS = (
     Fault("kill", CLUSTER_NODES, "SIGKILL the participant's server"),
@@ -137,6 +143,25 @@ LAB = register(
                 invariants=INVARIANTS,
                 cluster={"mariadb": 3},
                 faults=CLUSTER_FAULTS,
+            ),
+            Scenario(
+                name="3pc-coordinator-crash",
+                title="Three-phase commit: the coordinator crashes after pre-commit",
+                summary="Every participant is pre-committed when the coordinator dies: each times out and commits "
+                "on its own. No branch stays in doubt, and no client is blocked.",
+                engine=engine_with(fault="coordinator-crash"),
+                params=THREE_PC_PARAMS,
+                invariants=INVARIANTS,
+            ),
+            Scenario(
+                name="3pc-partition",
+                title="Three-phase commit under a partition",
+                summary="During pre-commit one participant is cut off after its PreCommit: it times out and "
+                "commits, while the coordinator, missing its ACK, aborts the others. The checker catches it.",
+                engine=engine_with(fault="partition"),
+                params=THREE_PC_PARAMS,
+                invariants=INVARIANTS,
+                expected="fail",
             ),
         ],
     )

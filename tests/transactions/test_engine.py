@@ -162,3 +162,26 @@ def test_replaying_the_branch_states_gives_the_rows_the_servers_hold(name):
     committed = {key for key, state in folded.items() if state == "COMMITTED"}
     assert committed == {(p, gtrid) for p, ledger in real.items() for gtrid in ledger}
     assert set(folded.values()) <= {"COMMITTED", "ROLLED BACK"}  # nothing left ACTIVE, IDLE or PREPARED
+
+
+def test_3pc_participants_finish_without_the_coordinator_and_block_no_one():
+    ctx, result, checks, events = run("3pc-coordinator-crash", agent_timeout_ms=300)
+    victim = result["transfers"][0]["gtrid"]
+    alone = [e["data"]["3pc"] for e in events if e["kind"] == "state" and e["data"].get("gtrid") == victim]
+    assert alone.count("committed on timeout") == 2
+    assert result["after_crash"]["error"] is None  # the rows were free at once: no lock wait
+    assert held(checks) == dict.fromkeys(checks, True)
+
+
+def test_3pc_under_a_partition_commits_on_one_side_and_aborts_on_the_other():
+    assert get_scenario("transactions", "3pc-partition").expected == "fail"
+    ctx, result, checks, events = run("3pc-partition", agent_timeout_ms=1000)
+    victim = result["transfers"][0]
+    lost = [e for e in events if e["kind"] == "msg" and e["data"].get("dropped")]
+    assert lost and all(victim["participants"][0] in (e["actor"], e["to"]) for e in lost)
+    first, second = victim["participants"]
+    assert checks["atomicity"]["evidence"]["broken"] == [
+        {"gtrid": victim["gtrid"], "branches": {first: "committed", second: "rolled back"}}
+    ]
+    assert checks["nothing_in_doubt"]["held"] is True
+    assert verdict_of(list(checks.values())) == "fail"
