@@ -22,6 +22,7 @@ def params(transfers=6, concurrency=2, participants=3, local=0, crash=None, cras
             "local_percent", "int", local, "the share of transfers within one participant (ONE PHASE)", min=0, max=100
         ),
         Param("timeout_ms", "int", 10_000, "a transfer slower than this before PREPARE is rolled back", min=1),
+        Param("parallel_prepare", "bool", False, "send every PREPARE at once instead of one after another"),
     ]
     if concurrency is not None:  # None: the engine runs one transfer at a time
         common.insert(2, Param("concurrency", "int", concurrency, "clients running transfers at once", min=1, max=8))
@@ -46,8 +47,9 @@ def engine_with(**fixed):
 
 
 COORDINATOR_CRASHES = engine.CRASH_POINTS
+TWO_PC_ONLY = ("timeout_ms", "parallel_prepare")
 THREE_PC_PARAMS = (
-    *params(transfers=3, concurrency=None, participants=2)[:-1],  # all but timeout_ms
+    *(p for p in params(transfers=3, concurrency=None, participants=2) if p.name not in TWO_PC_ONLY),
     Param("agent_timeout_ms", "int", 1000, "how long a participant waits before deciding alone", min=100),
 )
 CLUSTER_NODES = ("db1", "db2", "db3")

@@ -185,3 +185,14 @@ def test_3pc_under_a_partition_commits_on_one_side_and_aborts_on_the_other():
     ]
     assert checks["nothing_in_doubt"]["held"] is True
     assert verdict_of(list(checks.values())) == "fail"
+
+
+@pytest.mark.parametrize("name", ["2pc-happy", "2pc-vote-no"])
+def test_prepares_sent_in_parallel_give_the_same_verdict(name):
+    ctx, result, checks, events = run(name, parallel_prepare=True)
+    assert verdict_of(list(checks.values())) == "pass"
+    distributed = [t for t in result["transfers"] if len(t["participants"]) == 2]
+    prepares = [e for e in events if e["kind"] == "msg" and e["label"].startswith("PREPARE ")]
+    assert len(prepares) == 2 * len(distributed)
+    votes = [e["label"] for e in events if e["kind"] == "msg" and e["label"] in ("YES", "NO")]
+    assert len(votes) == len(prepares)  # every participant voted, also beside a refusal
