@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "apps.runs",
     "apps.cluster",
     "apps.diagnostics",
+    "apps.transactions",
     "apps.dashboard",
 ]
 
