@@ -69,6 +69,7 @@ class RunContext:
         self._last_boundary = self._t0
         self._step_credits = 0
         self._stop_status = "cancelled"
+        self._fault_handlers = {}  # kind -> handler(target, **options), an engine's own faults
 
     @property
     def clock(self):
@@ -104,8 +105,20 @@ class RunContext:
         self._check_limits()
         self._last_boundary = time.monotonic()
 
+    def on_fault(self, kind, handler):
+        """Lets the engine handle a fault that is not a node's, e.g. "crash" on the coordinator:
+        `handler(target, **options)` acts (or raises ValueError to refuse) and may return details
+        for the `fault` event."""
+        self._fault_handlers[kind] = handler
+
     def fault(self, kind, target, **options):
-        """Injects a real fault through the run's nodes and records it."""
+        """Injects a fault and records it: the engine's own when it registered `kind`, otherwise a
+        real one through the run's nodes."""
+        handler = self._fault_handlers.get(kind)
+        if handler is not None:
+            detail = handler(target, **options) or {}
+            self.emit("fault", actor="instructor", to=target, label=f"{kind} {target}", data={"kind": kind, **detail})
+            return detail
         if self.nodes is None:
             raise ValueError("this run has no nodes to inject faults into")
         # The nodes record the `fault` event, and a `node` event for any node whose state it changes.

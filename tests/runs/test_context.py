@@ -113,3 +113,35 @@ def test_history_records_invocations_and_completions_as_op_events():
     ]
     assert [e["kind"] for e in sink.events] == ["op"] * 4
     assert sink.events[3]["data"]["error"] == "timeout"
+
+
+def test_an_engine_fault_goes_to_its_handler_and_is_recorded_once():
+    ctx, sink, _ = make_ctx(control=ScriptedControl([{"action": "fault", "kind": "crash", "target": "coordinator"}]))
+    crashes = []
+    ctx.on_fault("crash", lambda target, **options: crashes.append((target, options)) or {"at": "next step"})
+    ctx.step()
+    ctx._recorder.close()
+    assert crashes == [("coordinator", {})]
+    faults = [e for e in sink.events if e["kind"] == "fault"]
+    assert [(f["actor"], f["to"], f["label"], f["data"]) for f in faults] == [
+        ("instructor", "coordinator", "crash coordinator", {"kind": "crash", "at": "next step"})
+    ]
+
+
+def test_a_refused_engine_fault_is_logged_and_not_recorded_as_injected():
+    def refuse(target, **options):
+        raise ValueError(f"no {target} here")
+
+    ctx, sink, _ = make_ctx(control=ScriptedControl([{"action": "fault", "kind": "crash", "target": "db9"}]))
+    ctx.on_fault("crash", refuse)
+    ctx.step()
+    ctx._recorder.close()
+    assert not [e for e in sink.events if e["kind"] == "fault"]
+    assert [e["label"] for e in sink.events if e["kind"] == "log"] == ["fault crash failed: no db9 here"]
+
+
+def test_a_fault_kind_the_engine_did_not_register_still_needs_nodes():
+    ctx, _, _ = make_ctx()
+    ctx.on_fault("crash", lambda target, **options: None)
+    with pytest.raises(ValueError, match="no nodes"):
+        ctx.fault("kill", "db1")
