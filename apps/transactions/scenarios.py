@@ -52,8 +52,10 @@ THREE_PC_PARAMS = (
     *(p for p in params(transfers=3, concurrency=None, participants=2) if p.name not in TWO_PC_ONLY),
     Param("agent_timeout_ms", "int", 1000, "how long a participant waits before deciding alone", min=100),
 )
+COORDINATOR_CRASH = Fault("crash", ("coordinator",), "crash the coordinator at its next step")
 CLUSTER_NODES = ("db1", "db2", "db3")
 CLUSTER_FAULTS = (
+    COORDINATOR_CRASH,
     Fault("kill", CLUSTER_NODES, "SIGKILL the participant's server"),
     Fault("restart", CLUSTER_NODES, "start it again on the same data"),
     Fault("partition", CLUSTER_NODES, "cut it off through its proxy"),
@@ -84,6 +86,7 @@ LAB = register(
                 engine=engine_with(),
                 params=params(transfers=8, local=25),
                 invariants=INVARIANTS,
+                faults=(COORDINATOR_CRASH,),
             ),
             Scenario(
                 name="2pc-vote-no",
@@ -93,6 +96,7 @@ LAB = register(
                 engine=engine_with(overdraw=True),
                 params=params(transfers=3, concurrency=1),
                 invariants=INVARIANTS,
+                faults=(COORDINATOR_CRASH,),
             ),
             Scenario(
                 name="2pc-coordinator-crash-before-decision",
@@ -102,6 +106,7 @@ LAB = register(
                 engine=engine_with(),
                 params=params(transfers=3, concurrency=1, crash="after-prepare", crash_choices=COORDINATOR_CRASHES),
                 invariants=INVARIANTS,
+                faults=(COORDINATOR_CRASH,),
             ),
             Scenario(
                 name="2pc-coordinator-crash-after-decision",
@@ -111,6 +116,7 @@ LAB = register(
                 engine=engine_with(),
                 params=params(transfers=3, concurrency=1, crash="mid-commit", crash_choices=COORDINATOR_CRASHES),
                 invariants=INVARIANTS,
+                faults=(COORDINATOR_CRASH,),
             ),
             Scenario(
                 name="2pc-no-log",
@@ -120,6 +126,7 @@ LAB = register(
                 engine=engine_with(no_log=True),
                 params=params(transfers=3, concurrency=1, crash="mid-commit", crash_choices=("mid-commit",)),
                 invariants=INVARIANTS,
+                faults=(COORDINATOR_CRASH,),
                 expected="fail",
             ),
             Scenario(

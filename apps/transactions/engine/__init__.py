@@ -75,12 +75,26 @@ class Transfer:
 
 @dataclass
 class Crash:
-    """Where the coordinator crashes (one of CRASH_POINTS) and on which transfer."""
+    """Where the coordinator crashes (one of CRASH_POINTS) and on which transfer; or, when an
+    instructor asks (`requested`), at its next step."""
 
     point: str | None = None
     transfer: int = 1
     fired: threading.Event = field(default_factory=threading.Event)
     victim: Transfer | None = None
+    requested: threading.Event = field(default_factory=threading.Event)
+    by_instructor: bool = False
+    branches: dict = field(default_factory=dict)  # the victim's branch states when it crashed
+    over: bool = False  # the transfers are done: nothing is left to crash
+
+    def on_fault(self, target, **options):
+        """The "crash" fault on the coordinator, from the run page's button."""
+        if target != COORDINATOR:
+            raise ValueError(f"only the {COORDINATOR} can crash, not {target!r}")
+        if self.over or self.fired.is_set():
+            raise ValueError("the coordinator is not running transfers any more")
+        self.requested.set()
+        return {"effect": "the coordinator crashes at its next step"}
 
 
 def xid(gtrid, bqual):
@@ -220,14 +234,17 @@ class Coordinator:
         c = self.crash
         if c.fired.is_set():
             raise CoordinatorCrashed(f"stopped with the coordinator at {point}")
-        if c.point == point and transfer.n == c.transfer:
+        if c.requested.is_set() or (c.point == point and transfer.n == c.transfer):
+            c.by_instructor = c.requested.is_set()
+            c.requested.clear()
             c.victim = transfer
+            c.branches = dict(self.branch)
             c.fired.set()
             self.ctx.emit(
                 "log",
                 actor=COORDINATOR,
                 label=f"coordinator crashes {point} of {transfer.gtrid}",
-                data={"point": point},
+                data={"point": point, "gtrid": transfer.gtrid, "by_instructor": c.by_instructor},
             )
             raise CoordinatorCrashed(point)
 
@@ -616,6 +633,7 @@ def two_phase_commit(ctx):
     if crash.point == "participant-kill":
         crash.point = None  # the coordinator itself does not crash
 
+    ctx.on_fault("crash", crash.on_fault)
     transfers = begin(ctx, participants, log)
     queue = list(transfers)
     lock = threading.Lock()
@@ -638,13 +656,19 @@ def two_phase_commit(ctx):
     with ThreadPoolExecutor(ctx.params["concurrency"], thread_name_prefix=f"run{ctx.run_id}-client") as pool:
         for f in [pool.submit(client, i) for i in range(1, ctx.params["concurrency"] + 1)]:
             f.result()
+    crash.over = True
 
     result = summary(ctx, participants, log, transfers, outcomes)
     needs_recovery = crash.fired.is_set() or any(o == "in doubt" for o in outcomes.values())
     if crash.fired.is_set():
         ctx.emit("node", actor=COORDINATOR, label="coordinator crashed", data={"state": "down"})
         victim = crash.victim
-        if crash.point == "after-prepare" and victim:
+        # A client shows the blocking when the victim's debited branch is left PREPARED, in doubt.
+        if (
+            victim
+            and (crash.point == "after-prepare" or crash.by_instructor)
+            and (crash.branches.get(victim.source[0]) == "PREPARED")
+        ):
             source = next(p for p in participants if p.name == victim.source[0])
             result["blocked"] = client_locks_account(ctx, source, victim.source[1])
         ctx.step()
@@ -726,8 +750,12 @@ def chaos(ctx):
         data={"schedule": {t: list(f) for t, f in schedule.items()}},
     )
     outcomes, recoveries = {}, []
+    # An instructor's crash meets whichever transfer's coordinator takes the next step.
+    button = Crash()
+    ctx.on_fault("crash", button.on_fault)
     for transfer in transfers:
-        coordinator = ChaosCoordinator(ctx, "client1", participants, log, Crash(), schedule=schedule)
+        crash = Crash(requested=button.requested)
+        coordinator = ChaosCoordinator(ctx, "client1", participants, log, crash, schedule=schedule)
         try:
             outcomes[transfer.gtrid] = coordinator.run_transfer(transfer)
         except CoordinatorCrashed:
@@ -735,8 +763,9 @@ def chaos(ctx):
             ctx.emit("node", actor=COORDINATOR, label="coordinator crashed", data={"state": "down"})
         finally:
             coordinator.abandon()
-        if coordinator.faulted or outcomes[transfer.gtrid] == "in doubt":
+        if coordinator.faulted or outcomes[transfer.gtrid] in ("in doubt", "crashed"):
             recoveries.append({"after": transfer.gtrid, "actions": recover(ctx, participants, log)})
+    button.over = True
     result = summary(ctx, participants, log, transfers, outcomes)
     result["schedule"] = {t: list(f) for t, f in schedule.items()}
     result["recoveries"] = recoveries
