@@ -171,6 +171,7 @@ class MariaDB:
             f"--tmpdir={_in(node, 'tmp')}",
             f"--log-error={_in(node, 'server.log')}",
             *MARIADB_OPTIONS,
+            *node.get("options", ()),  # the caller's extra settings (Supervisor.up(options=...)) win
         ]
 
     def connect(self, port, timeout=2.0, **options):

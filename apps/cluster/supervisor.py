@@ -29,7 +29,8 @@ cluster.json:
                        "proxy_port": 24002, "control_port": 24003,         # clients use proxy_port
                        "pid": 5151, "pid_start": 987654, "proxy_pid": 5150, "proxy_start": 987650,
                        "partitioned": false, "latency_ms": 0,
-                       "socket": "…/run17/db1/mysqld.sock"}}}               # zookeeper: myid, peer_port, election_port
+                       "socket": "…/run17/db1/mysqld.sock",               # zookeeper: myid, peer_port, election_port
+                       "options": ["--sync-binlog=1"]}}}                   # MariaDB, from up(options=...); absent if none
 
 The cap counts every node of every cluster in base_dir, running or not: a killed node still holds
 its place, since a restart brings it back.
@@ -494,10 +495,15 @@ class Supervisor:
         )
 
     # Clusters ----------------------------------------------------------------------------------
-    def up(self, cluster, mariadb=0, redis=0, zookeeper=0, owner_pid=None, on_event=None) -> Cluster:
+    def up(self, cluster, mariadb=0, redis=0, zookeeper=0, owner_pid=None, on_event=None, options=None) -> Cluster:
         """Starts the named cluster's nodes (db1.., redis1.., zk1..) in parallel and waits until each
-        answers through a live proxy. ZooKeeper nodes form one ensemble when there are several."""
+        answers through a live proxy. ZooKeeper nodes form one ensemble when there are several.
+        `options` adds server settings to every MariaDB node, after the defaults (so they win) and kept
+        across restarts: e.g. ["--log-bin=binlog", "--sync-binlog=1"]."""
         self._check_name(cluster)
+        options = list(options or ())
+        if not all(isinstance(o, str) and o.startswith("--") for o in options):
+            raise ClusterError(f"MariaDB options must be strings like --name=value, not {options!r}")
         counts = {"mariadb": mariadb, "redis": redis, "zookeeper": zookeeper}
         for kind, count in counts.items():
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
@@ -535,6 +541,9 @@ class Supervisor:
                         f"({in_use} running now); take a cluster down first"
                     )
                 record = self._new_record(cluster, counts, owner_pid, owner_start)
+                for rec in record["nodes"].values():
+                    if rec["kind"] == "mariadb" and options:
+                        rec["options"] = options
                 self._cluster_dir(cluster).mkdir(parents=True)
                 self._save(record)
             try:
