@@ -271,13 +271,13 @@ class Coordinator:
         self.ctx.emit("msg", actor=to, to=COORDINATOR, label=reply, data={"reply_to": request["seq"], "ms": ms})
         return reply
 
-    def set_state(self, participant, transfer, state):
+    def set_state(self, participant, transfer, state, **extra):
         self.branch[participant] = state
         self.ctx.emit(
             "state",
             actor=participant,
             label=f"{transfer.gtrid} {state}",
-            data={"state": state, "xid": xid(transfer.gtrid, participant), "gtrid": transfer.gtrid},
+            data={"state": state, "xid": xid(transfer.gtrid, participant), "gtrid": transfer.gtrid, **extra},
         )
 
     def xa(self, participant, transfer, verb, suffix=""):
@@ -299,6 +299,9 @@ class Coordinator:
             self.xa(participant, transfer, "START")
             self.set_state(participant, transfer, "ACTIVE")
             delta = 0
+            # The rows this branch wrote: it holds their locks until it commits or rolls back.
+            locks = [f"accounts id={a}" for p, a in sorted({transfer.source, transfer.target}) if p == participant]
+            locks.append(f"ledger gtrid={transfer.gtrid}")
             if transfer.source[0] == participant:
                 account, amount = transfer.source[1], transfer.amount
                 # The balance check and the debit are one statement, so the row lock covers both.
@@ -333,7 +336,7 @@ class Coordinator:
                 (transfer.gtrid, delta),
             )
             self.xa(participant, transfer, "END")
-            self.set_state(participant, transfer, "IDLE")
+            self.set_state(participant, transfer, "IDLE", locks=locks)
             return "DONE"
 
         return self.send(participant, f"WORK {transfer.gtrid}", transfer, do)
@@ -402,6 +405,12 @@ class Coordinator:
             COORDINATOR,
             "INSERT INTO decisions (gtrid, decision, participants) VALUES (%s, 'commit', %s)",
             (transfer.gtrid, ",".join(transfer.participants)),
+        )
+        self.ctx.emit(
+            "log",
+            actor=COORDINATOR,
+            label=f"decision logged: commit {transfer.gtrid}",
+            data={"decision": "commit", "gtrid": transfer.gtrid, "participants": transfer.participants},
         )
 
     def run_transfer(self, transfer):
@@ -530,6 +539,12 @@ def recover(ctx, participants, log, naive=False, again=False):
         rows = sql(ctx, conn, actor, COORDINATOR, "SELECT gtrid, decision FROM decisions")
         decisions = dict(rows)
         conn.close()
+        ctx.emit(
+            "log",
+            actor=actor,
+            label=f"the decision log holds {len(decisions)} records; no record means abort",
+            data={"decisions": decisions},
+        )
     actions = []
     for p in participants:
         conn = p.connect(ctx)
@@ -549,7 +564,12 @@ def recover(ctx, participants, log, naive=False, again=False):
             sql(ctx, conn, actor, p.name, f"XA {verb} %s, %s", (gtrid, bqual))
             state = "COMMITTED" if verb == "COMMIT" else "ROLLED BACK"
             ctx.emit("msg", actor=p.name, to=actor, label=state, data={"reply_to": request["seq"]})
-            ctx.emit("state", actor=p.name, label=f"{gtrid} {state}", data={"state": state, "xid": xid(gtrid, bqual)})
+            ctx.emit(
+                "state",
+                actor=p.name,
+                label=f"{gtrid} {state}",
+                data={"state": state, "xid": xid(gtrid, bqual), "gtrid": gtrid, "by": actor},
+            )
             actions.append({"participant": p.name, "gtrid": gtrid, "action": verb.lower()})
         conn.close()
     ctx.emit("log", actor=actor, label=f"recovery resolved {len(actions)} branches", data={"actions": actions})
@@ -579,7 +599,8 @@ def client_locks_account(ctx, participant, account):
     ctx.emit("node", actor=client, label="a bank client", data={"state": "up", "role": "client"})
     sql(ctx, conn, client, participant.name, "SET SESSION innodb_lock_wait_timeout = 1")
     sql(ctx, conn, client, participant.name, "BEGIN")
-    ctx.emit("state", actor=client, label=f"waiting for account {account}", data={"state": "WAITING"})
+    wants = {"participant": participant.name, "lock": f"accounts id={account}"}
+    ctx.emit("state", actor=client, label=f"waiting for account {account}", data={"state": "WAITING", **wants})
     began = time.monotonic()
     error = None
     try:
@@ -596,9 +617,19 @@ def client_locks_account(ctx, participant, account):
         data={"name": "blocked_ms", "series": participant.name, "x": account, "y": blocked},
     )
     if error:
-        ctx.emit("state", actor=client, label=f"gave up: error {error}", data={"state": "GAVE UP", "error": error})
+        ctx.emit(
+            "state",
+            actor=client,
+            label=f"gave up: error {error}",
+            data={"state": "GAVE UP", "error": error, "blocked_ms": blocked, **wants},
+        )
     else:
-        ctx.emit("state", actor=client, label=f"got account {account}", data={"state": "DONE"})
+        ctx.emit(
+            "state",
+            actor=client,
+            label=f"got account {account}",
+            data={"state": "DONE", "blocked_ms": blocked, **wants},
+        )
     return {"participant": participant.name, "account": account, "error": error, "blocked_ms": blocked}
 
 

@@ -7,8 +7,17 @@
 // Node states the diagram knows how to colour; any other state is shown as text on a neutral node.
 export const NODE_STATES = ["up", "down", "paused", "unreachable"];
 
+// Slices of the state that a lab's own panels fold (see panels.js): [{name, init, apply}].
+const extensions = [];
+
+/** Adds a slice `state.ext[name]`, made by init() and updated by apply(slice, event, state). */
+export function extendFold(name, { init, apply: applyEvent }) {
+  extensions.push({ name, init, apply: applyEvent });
+}
+
 export function emptyState() {
   return {
+    ext: Object.fromEntries(extensions.map((x) => [x.name, x.init()])),
     k: 0, // events folded
     t: 0, // ms since the run started, of the last event folded
     last: null, // the last event folded
@@ -213,6 +222,7 @@ export function apply(state, event) {
   const e = { ...event, data: event.data || {} };
   const applier = appliers[e.kind];
   if (applier) applier(state, e);
+  for (const x of extensions) x.apply(state.ext[x.name], e, state);
   state.k = e.seq;
   state.t = e.t;
   state.last = e;

@@ -9,6 +9,7 @@ import { Charts } from "./charts.js";
 import { Controls, Toast } from "./controls.js";
 import { LamportDiagram } from "./lamport.js";
 import { NodeDiagram } from "./nodes.js";
+import { mountPanels } from "./panels.js";
 import { Player } from "./playback.js";
 import { RunStream } from "./stream.js";
 import { VerdictPanel } from "./verdict.js";
@@ -25,6 +26,8 @@ const nodes = new NodeDiagram($("nodes"), $("nodes-caption"));
 const lamport = new LamportDiagram($("lamport"));
 const cmdlog = new CommandLog($("cmdlog"), $("cmdlog-scroll"), $("cmdlog-count"));
 const charts = new Charts($("charts"), $("counters"), $("charts-empty"));
+// A lab's own panels, registered by its modules (loaded before this one) through panels.js.
+const labPanels = mountPanels($("lab-panels"));
 const verdict = new VerdictPanel({
   verdict: $("verdict"),
   expected: $("verdict-expected"),
@@ -47,6 +50,7 @@ function render(state, { rebuild }) {
   cmdlog.sync(state, { rebuild });
   charts.sync(state, { rebuild });
   verdict.sync(state, { rebuild });
+  for (const panel of labPanels) panel.sync(state, { rebuild });
 }
 
 const player = new Player(events, {
