@@ -12,6 +12,7 @@ api_urlpatterns = [
 
 urlpatterns = [
     path("runs/", views.run_list, name="run-list"),
+    path("runs/compare/", views.run_compare, name="run-compare"),
     path("runs/<int:run_id>/", views.run_page, name="run-page"),
     path("labs/<slug:lab>/", views.lab_page, name="lab-page"),
 ]

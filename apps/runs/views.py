@@ -1,3 +1,4 @@
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
@@ -50,3 +51,47 @@ def run_list(request):
             "verdicts": Run.Verdict.values,
         },
     )
+
+
+def describe_run(run):
+    """What the compare page shows of one run before its events arrive."""
+    lab = LABS.get(run.lab)
+    scenario = lab.scenarios.get(run.scenario) if lab else None
+    return {
+        "id": run.pk,
+        "lab": run.lab,
+        "scenario": run.scenario,
+        "title": scenario.title if scenario else run.scenario,
+        "status": run.status,
+        "seed": run.seed,
+        "params": run.params,
+        "expected": run.expected,
+        "url": f"/runs/{run.pk}/",
+        "ws": f"/ws/runs/{run.pk}/",
+        "invariants": scenario.describe()["invariants"] if scenario else [],
+    }
+
+
+@login_required
+def run_compare(request):
+    """Two runs side by side, live: /runs/compare/?a=<id>&b=<id>."""
+    ids, errors = {}, []
+    for key in ("a", "b"):
+        raw = request.GET.get(key, "").strip()
+        if raw.isdigit() and int(raw) > 0:
+            ids[key] = int(raw)
+        else:
+            errors.append(
+                f"{key} must be a run id (a positive whole number), not {raw!r}" if raw else f"{key} is missing"
+            )
+    if errors:
+        return render(request, "runs/compare.html", {"errors": errors}, status=400)
+    visible = Run.visible_runs(request.user)
+    runs = []
+    for key in ("a", "b"):
+        run = visible.filter(pk=ids[key]).first()
+        if run is None:
+            raise Http404(f"no run #{ids[key]} that you may see")
+        runs.append(run)
+    page = {"runs": [describe_run(run) for run in runs]}
+    return render(request, "runs/compare.html", {"runs": runs, "page": page})

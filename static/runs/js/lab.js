@@ -102,4 +102,53 @@ async function submit(event) {
   button.disabled = false;
 }
 
-for (const form of document.querySelectorAll("form.run-form")) form.addEventListener("submit", submit);
+async function post(form, body) {
+  const response = await fetch(form.dataset.api, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken(form) },
+    body: JSON.stringify(body),
+  });
+  return { response, answer: await response.json().catch(() => ({})) };
+}
+
+// The compare form starts two scenarios with the same seed and parameters, then opens the
+// compare page on both runs.
+async function submitCompare(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const button = form.querySelector("button[type=submit]");
+  const pending = form.querySelector("[data-role=pending]");
+  clearErrors(form);
+  const typed = form.elements.seed.value.trim();
+  // One seed for both runs, drawn here when none is given, so the two runs make the same choices.
+  const seed = typed === "" ? Math.floor(Math.random() * 2 ** 31) : Number(typed);
+  const params = readParams(form);
+  button.disabled = true;
+  const ids = [];
+  try {
+    for (const scenario of [form.dataset.a, form.dataset.b]) {
+      pending.textContent = `Starting ${scenario}…`;
+      const { response, answer } = await post(form, { lab: form.dataset.lab, scenario, params, seed, speed: 2 });
+      if (response.status !== 201) {
+        if (response.status === 400) showErrors(form, answer);
+        else showError(form, "__all__", answer.detail || `The server answered ${response.status} for ${scenario}.`);
+        break;
+      }
+      ids.push(answer.id);
+    }
+    if (ids.length === 2) {
+      pending.textContent = `Runs ${ids[0]} and ${ids[1]} queued, opening the comparison…`;
+      window.location.assign(`${form.dataset.compare}?a=${ids[0]}&b=${ids[1]}`);
+      return;
+    }
+  } catch (error) {
+    showError(form, "__all__", `Could not reach the server: ${error.message}`);
+  }
+  pending.textContent = ids.length ? `Run ${ids[0]} started; the second did not.` : "";
+  button.disabled = false;
+}
+
+for (const form of document.querySelectorAll("form.run-form")) {
+  form.addEventListener("submit", form.classList.contains("compare-form") ? submitCompare : submit);
+}
