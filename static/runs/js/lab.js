@@ -127,9 +127,13 @@ async function submitCompare(event) {
   button.disabled = true;
   const ids = [];
   try {
-    for (const scenario of [form.dataset.a, form.dataset.b]) {
+    for (const side of ["a", "b"]) {
+      const scenario = form.dataset[side];
+      // A side may add parameters of its own scenario (data-a-params, data-b-params).
+      const own = JSON.parse(form.dataset[`${side}Params`] || "{}");
       pending.textContent = `Starting ${scenario}…`;
-      const { response, answer } = await post(form, { lab: form.dataset.lab, scenario, params, seed, speed: 2 });
+      const body = { lab: form.dataset.lab, scenario, params: { ...params, ...own }, seed, speed: 2 };
+      const { response, answer } = await post(form, body);
       if (response.status !== 201) {
         if (response.status === 400) showErrors(form, answer);
         else showError(form, "__all__", answer.detail || `The server answered ${response.status} for ${scenario}.`);
