@@ -54,6 +54,11 @@ def test_crashing_the_coordinator_during_the_work_needs_no_in_doubt_resolution()
     ctx, result, checks, events = crash_happy_run_at(3)
     assert [e["data"]["kind"] for e in events if e["kind"] == "fault"] == ["crash"]
     assert result["recovery"] == []  # the unprepared branch died with its connection
+    first = result["transfers"][0]["gtrid"]
+    states = [
+        (e["actor"], e["data"]["state"]) for e in events if e["kind"] == "state" and e["data"].get("gtrid") == first
+    ]
+    assert states[-1] == (result["transfers"][0]["participants"][0], "ROLLED BACK")
     assert "blocked" not in result
     assert verdict_of(list(checks.values())) == "pass"
 

@@ -196,6 +196,7 @@ class Coordinator:
         self.conns = {}
         self.log_conn = None
         self.branch = {}  # participant -> XA state of the current transfer's branch
+        self.current = None  # the transfer those branches belong to
         self.refused = None  # why the current transfer's source participant will vote no
 
     # connections --------------------------------------------------------------------------------
@@ -219,6 +220,9 @@ class Coordinator:
     def abandon(self):
         """A crash: the connections go away without ending their branches. The server rolls back
         ACTIVE and IDLE ones; PREPARED ones survive, in doubt, holding their locks."""
+        for participant, state in list(self.branch.items()):
+            if state in ("ACTIVE", "IDLE") and self.current is not None:
+                self.set_state(participant, self.current, "ROLLED BACK", by="the server, as the connection closed")
         for conn in list(self.conns.values()) + [self.log_conn]:
             if conn is not None:
                 try:
@@ -416,7 +420,7 @@ class Coordinator:
     def run_transfer(self, transfer):
         ctx = self.ctx
         op = ctx.history.invoke(self.name, "transfer", transfer.as_dict())
-        self.branch, self.refused = {}, None
+        self.branch, self.refused, self.current = {}, None, transfer
         began = time.monotonic()
         names = transfer.participants
         try:
