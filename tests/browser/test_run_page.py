@@ -4,46 +4,15 @@ arrive live, gets the verdict, and scrubs back through the history and forward a
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.conftest import PASSWORDS
+from tests.browser.conftest import SLOW, log_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# Generous: a run is queued, picked up by the worker, and paced at 2 steps per second.
-SLOW = 90_000
 ROUNDS = 3
 PROBES_PER_ROUND = 3  # MariaDB, Redis, ZooKeeper: one command each
 CONNECTS = 3  # each node's connection is opened, and shown, before round 1
 
-
-@pytest.fixture
-def browser_page():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.errors = []
-        page.on("pageerror", lambda error: page.errors.append(str(error)))
-        try:
-            yield page
-        finally:
-            browser.close()
-
-
-def log_in(page, base_url, user):
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", user.get_username())
-    page.fill("#id_password", PASSWORDS[user.get_username()])
-    page.click("#login-submit")
-    expect(page).to_have_url(f"{base_url}/")
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_it_shows_a_ping_run_live_then_scrubs_back_and_forward(live_stack, student_user, browser_page):

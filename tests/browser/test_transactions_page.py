@@ -4,27 +4,17 @@ and the compare page of 2PC and 3PC started from the lab page."""
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.browser.test_run_page import CHROMIUM_ARGS, SLOW, log_in
+from tests.browser.conftest import SLOW, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def page():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.errors = []
-        page.on("pageerror", lambda error: page.errors.append(str(error)))
-        try:
-            yield page
-        finally:
-            browser.close()
-
-
-def test_the_xa_panel_shows_in_doubt_branches_their_locks_and_the_blocked_client(live_stack, student_user, page):
+def test_the_xa_panel_shows_in_doubt_branches_their_locks_and_the_blocked_client(
+    live_stack, student_user, browser_page
+):
+    page = browser_page
     name = "2pc-coordinator-crash-before-decision"
     log_in(page, live_stack.url, student_user)
     page.goto(f"{live_stack.url}/labs/transactions/")
@@ -54,7 +44,8 @@ def test_the_xa_panel_shows_in_doubt_branches_their_locks_and_the_blocked_client
     assert page.errors == []
 
 
-def test_comparing_2pc_and_3pc_runs_both_with_one_seed_side_by_side(live_stack, student_user, page):
+def test_comparing_2pc_and_3pc_runs_both_with_one_seed_side_by_side(live_stack, student_user, browser_page):
+    page = browser_page
     log_in(page, live_stack.url, student_user)
     page.goto(f"{live_stack.url}/labs/transactions/")
     form = page.get_by_test_id("compare-form")
