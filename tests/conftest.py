@@ -14,8 +14,23 @@ import pytest
 import redis
 from django.conf import settings
 
+from apps.cluster import procs
+from apps.cluster.supervisor import Supervisor
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORDS = {"alice": "labdemo-alice-pw", "bob": "labdemo-bob-pw", "charlie": "labdemo-charlie-pw"}
+
+
+@pytest.fixture(scope="module")
+def supervisor(tmp_path_factory):
+    """A node supervisor of the module's own, in a folder of its own; every node it started is gone
+    when the module ends, whatever its tests did."""
+    nodes_dir = tmp_path_factory.mktemp("nodes")
+    sup = Supervisor(nodes_dir, cap=12)
+    yield sup
+    sup.down_all()
+    sup.reap_orphans()
+    assert procs.processes_under(nodes_dir) == {}, "a node process outlived its test module"
 
 
 @pytest.fixture

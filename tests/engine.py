@@ -23,13 +23,15 @@ class ScriptedControl:
         return self.commands.pop(0) if self.commands else None
 
 
-def run_engine(scenario, node_urls, params=None, seed=7, control=None, **limits):
+def run_engine(scenario, node_urls=None, params=None, seed=7, control=None, nodes=None, **limits):
+    """Runs the scenario's engine and checkers. The nodes are the shared ones at `node_urls`, or
+    what `nodes(run_id, emit)` returns (dedicated nodes, say)."""
     run_id = random.randrange(10**8, 10**9)
     clean, errors = scenario.validate(params or {})
     assert not errors, errors
     sink = ListSink()
     recorder = Recorder(run_id, [sink])
-    nodes = SharedNodes(run_id, **node_urls)
+    nodes = nodes(run_id, recorder.emit) if nodes else SharedNodes(run_id, **node_urls)
     ctx = RunContext(run_id=run_id, params=clean, seed=seed, recorder=recorder, nodes=nodes, control=control, **limits)
     ctx.recorded = lambda: (recorder.flush(), (len(sink.events), sink.events[-1]["seq"] if sink.events else 0))[1]
     try:

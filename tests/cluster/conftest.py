@@ -7,19 +7,6 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from apps.cluster import procs
-from apps.cluster.supervisor import Supervisor
-
-
-@pytest.fixture(scope="module")
-def supervisor(tmp_path_factory):
-    nodes_dir = tmp_path_factory.mktemp("nodes")
-    sup = Supervisor(nodes_dir, cap=12)
-    yield sup
-    sup.down_all()
-    sup.reap_orphans()
-    assert procs.processes_under(nodes_dir) == {}, "a node process outlived its test module"
-
 
 class Events:
     """Collects what the supervisor reports through on_event, as a run's recorder would."""

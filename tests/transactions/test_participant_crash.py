@@ -1,46 +1,23 @@
 """2PC on dedicated MariaDB servers: a participant's server SIGKILLed after it prepared, and chaos."""
 
 import os
-import random
 
 import pytest
 
-from apps.cluster import procs
 from apps.cluster.runnodes import DedicatedNodes
-from apps.cluster.supervisor import Supervisor
-from apps.runs.context import RunContext
-from apps.runs.recorder import ListSink, Recorder
 from apps.runs.registry import get_scenario
-from apps.runs.runner import run_checks
-
-
-@pytest.fixture(scope="module")
-def supervisor(tmp_path_factory):
-    nodes_dir = tmp_path_factory.mktemp("nodes")
-    sup = Supervisor(nodes_dir, cap=6)
-    yield sup
-    sup.down_all()
-    sup.reap_orphans()
-    assert procs.processes_under(nodes_dir) == {}, "a node process outlived its test module"
+from tests.engine import run_engine
 
 
 def run_dedicated(supervisor, name, params=None, seed=7):
     """The engine on a cluster started for the run, as the runner does it, minus Django."""
     scenario = get_scenario("transactions", name)
-    clean, errors = scenario.validate(params or {})
-    assert not errors, errors
-    run_id = random.randrange(10**8, 10**9)
-    sink = ListSink()
-    recorder = Recorder(run_id, [sink])
-    nodes = DedicatedNodes.start(run_id, supervisor, scenario.cluster, emit=recorder.emit, owner_pid=os.getpid())
-    ctx = RunContext(run_id=run_id, params=clean, seed=seed, recorder=recorder, nodes=nodes)
-    try:
-        result = scenario.engine(ctx)
-        checks = run_checks(ctx, scenario, result)
-    finally:
-        nodes.cleanup()
-        recorder.close()
-    return ctx, result, {c["name"]: c for c in checks}, sink.events
+
+    def start_cluster(run_id, emit):
+        return DedicatedNodes.start(run_id, supervisor, scenario.cluster, emit=emit, owner_pid=os.getpid())
+
+    ctx, result, checks, events = run_engine(scenario, params=params, seed=seed, nodes=start_cluster)
+    return ctx, result, {c["name"]: c for c in checks}, events
 
 
 def test_a_participant_killed_after_preparing_keeps_its_branch_and_recovery_commits_it(supervisor):
