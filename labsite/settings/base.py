@@ -27,6 +27,8 @@ INSTALLED_APPS = [
     "apps.cluster",
     "apps.diagnostics",
     "apps.transactions",
+    "apps.locks",
+    "apps.mapreduce",
     "apps.dashboard",
 ]
 

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MapReduceConfig(AppConfig):
+    name = "apps.mapreduce"
+    label = "mapreduce"
