@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import control
-from .launch import QuotaExceeded, create_run, enqueue
+from .launch import InvalidRun, QuotaExceeded, create_run, enqueue
 from .models import Event, Run
 from .reaper import reap_stale_runs
 from .registry import LABS
@@ -52,6 +52,8 @@ def runs(request):
             enqueue(run)
     except QuotaExceeded as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+    except InvalidRun as exc:  # what only the owner decides, e.g. whose uploaded file it is
+        return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
     body = RunSerializer(run).data
     return Response({key: body[key] for key in ("id", "status", "url", "ws")}, status=status.HTTP_201_CREATED)
 

@@ -45,6 +45,8 @@ def validate(lab, scenario, params, seed=None):
 
 def create_run(owner, lab, scenario, params=None, seed=None, speed=0.0):
     sc, clean, seed = validate(lab, scenario, params, seed)
+    if sc.owner_check is not None and (errors := sc.owner_check(owner, clean)):
+        raise InvalidRun({"params": errors})
     with transaction.atomic():
         if owner is not None:
             # Lock the owner's row so two simultaneous requests cannot both slip under the quota.

@@ -99,6 +99,10 @@ class Scenario:
     # None runs on the shared nodes.
     cluster: dict | None = None
     lab: str = ""
+    # Checks across parameters, after each one is clean: clean params -> {field: [message]}.
+    cross_check: Callable | None = None
+    # Checks that need the user starting the run (None from the CLI): (owner, clean) -> {field: [message]}.
+    owner_check: Callable | None = None
 
     def validate(self, raw):
         """Returns (clean params, errors by field); unknown keys are errors, missing ones get defaults."""
@@ -119,6 +123,8 @@ class Scenario:
                     errors[p.name] = [str(exc)]
             else:
                 clean[p.name] = p.default
+        if not errors and self.cross_check is not None:
+            errors = self.cross_check(clean) or {}
         return clean, errors
 
     def fault(self, kind, target):

@@ -222,3 +222,20 @@ def test_a_dedicated_node_scenario_without_local_servers_is_refused_with_what_to
     assert Run.objects.count() == 0
     # The shared nodes still work.
     assert start(token_client(student_user), scenario="ping").status_code == 201
+
+
+def test_an_owner_check_refuses_a_run_with_400_before_anything_is_created(student_user, monkeypatch):
+    from apps.runs.registry import get_scenario
+
+    seen = []
+
+    def only_staff(owner, params):
+        seen.append((owner, params["rounds"]))
+        return {} if owner.is_staff else {"rounds": ["only staff may probe"]}
+
+    monkeypatch.setattr(get_scenario("diagnostics", "ping"), "owner_check", only_staff)
+    response = start(token_client(student_user), params={"rounds": 2})
+    assert response.status_code == 400
+    assert response.json()["params"] == {"rounds": ["only staff may probe"]}
+    assert seen == [(student_user, 2)]
+    assert not Run.objects.filter(owner=student_user).exists()

@@ -64,3 +64,12 @@ def test_the_verdict_is_pass_only_when_every_invariant_held():
     assert verdict_of([{"held": True}, {"held": False}]) == "fail"
     assert verdict_of([{"held": True}, {"held": None}]) == "unknown"
     assert verdict_of([]) == "unknown"
+
+
+def test_a_cross_check_reports_parameters_that_do_not_fit_together():
+    sc = scenario()
+    sc.cross_check = lambda p: {"ratio": ["must be 0 when fencing is off"]} if not p["fencing"] and p["ratio"] else {}
+    assert sc.validate({"fencing": False})[1] == {"ratio": ["must be 0 when fencing is off"]}
+    assert sc.validate({"fencing": False, "ratio": 0})[1] == {}
+    # Field errors come first: the cross check only sees clean values.
+    assert sc.validate({"fencing": "maybe"})[1] == {"fencing": ["must be true or false"]}
