@@ -66,6 +66,8 @@ class RunContext:
         self._event_limit = event_limit
         self._t0 = time.monotonic()
         self._paused_for = 0.0
+        self._held_for = 0.0  # time held at step boundaries: paced or paused
+        self._held_since = None
         self._last_boundary = self._t0
         self._step_credits = 0
         self._stop_status = "cancelled"
@@ -75,6 +77,15 @@ class RunContext:
     def clock(self):
         """Milliseconds since the run started, paused time included (it is what a viewer saw)."""
         return round((time.monotonic() - self._t0) * 1000.0, 2)
+
+    @property
+    def active_clock(self):
+        """Seconds since the run started, not counting the time it was held at a step boundary
+        (paced or paused). A protocol's own timers run on this clock, so slowing a run down to
+        watch it does not make its timeouts fire."""
+        now = time.monotonic()
+        held = self._held_for + (now - self._held_since if self._held_since is not None else 0.0)
+        return now - self._t0 - held
 
     def emit(self, kind, actor="", to="", label="", data=None, **fields):
         if self._recorder.seq >= self._event_limit:
@@ -93,6 +104,16 @@ class RunContext:
         self.steps += 1
         self._apply_all(self._control.poll())
         self._check_limits()
+        self._held_since = time.monotonic()
+        try:
+            self._hold()
+        finally:
+            self._held_for += time.monotonic() - self._held_since
+            self._held_since = None
+        self._check_limits()
+        self._last_boundary = time.monotonic()
+
+    def _hold(self):
         if self.speed > 0 and not self.paused:
             deadline = self._last_boundary + 1.0 / self.speed
             while not self.paused and not self.cancelled.is_set():
@@ -102,8 +123,6 @@ class RunContext:
                 self._apply(self._control.wait(min(remaining, 0.5)))
         if self.paused:
             self._wait_while_paused()
-        self._check_limits()
-        self._last_boundary = time.monotonic()
 
     def on_fault(self, kind, handler):
         """Lets the engine handle a fault that is not a node's, e.g. "crash" on the coordinator:

@@ -173,6 +173,20 @@ def test_3pc_participants_finish_without_the_coordinator_and_block_no_one():
     assert held(checks) == dict.fromkeys(checks, True)
 
 
+def test_a_3pc_run_slowed_down_to_watch_times_out_only_where_the_coordinator_really_went_quiet():
+    # Two steps a second holds the coordinator half a second at each boundary, longer than the
+    # agents' timeout: on the run's active clock that is not silence, so only the crash is.
+    scenario = get_scenario("transactions", "3pc-coordinator-crash")
+    ctx, result, checks, events = run_engine(scenario, lab_node_urls(), {"agent_timeout_ms": 300}, speed=2)
+    decided_alone = [e for e in events if e["kind"] == "log" and "deciding alone" in e["label"]]
+    crash = next(e["seq"] for e in events if e["kind"] == "node" and e["data"].get("state") == "down")
+    assert decided_alone and all(e["seq"] > crash for e in decided_alone)
+    victim = result["transfers"][0]["gtrid"]
+    states = [e["data"]["3pc"] for e in events if e["kind"] == "state" and e["data"].get("gtrid") == victim]
+    assert states.count("committed on timeout") == 2  # pre-committed everywhere, as when watched at full speed
+    assert held({c["name"]: c for c in checks}) == {c["name"]: True for c in checks}
+
+
 def test_3pc_under_a_partition_commits_on_one_side_and_aborts_on_the_other():
     assert get_scenario("transactions", "3pc-partition").expected == "fail"
     ctx, result, checks, events = run("3pc-partition", agent_timeout_ms=1000)

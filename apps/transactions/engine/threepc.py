@@ -83,14 +83,18 @@ class Agent(threading.Thread):
             conn.close()
 
     def wait(self, transfer, expected):
-        """The next message about this transfer, or None after the timeout."""
-        try:
-            return self.inbox.get(timeout=self.timeout_s)
-        except queue.Empty:
-            self.ctx.emit(
-                "log", actor=self.p.name, label=f"no {expected} within {self.timeout_s * 1000:.0f} ms: deciding alone"
-            )
-            return None
+        """The next message about this transfer, or None after the timeout. The timeout runs on
+        the run's active clock: while a viewer holds the run (paced or paused) nobody times out."""
+        deadline = self.ctx.active_clock + self.timeout_s
+        while (remaining := deadline - self.ctx.active_clock) > 0:
+            try:
+                return self.inbox.get(timeout=min(remaining, 0.05))
+            except queue.Empty:
+                continue
+        self.ctx.emit(
+            "log", actor=self.p.name, label=f"no {expected} within {self.timeout_s * 1000:.0f} ms: deciding alone"
+        )
+        return None
 
     def branch(self, conn, transfer, seq):
         name = self.p.name
