@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/clusters/", include("apps.cluster.urls")),
     path("admin/", admin.site.urls),
+    path("api/mapreduce/", include("apps.mapreduce.urls")),
     path("api/", include(api_urlpatterns)),
     path("", include("apps.dashboard.urls")),
     path("", include("apps.runs.urls")),
