@@ -46,11 +46,18 @@ def engine_with(**fixed):
     return run
 
 
+def crash_within_transfers(clean):
+    if "crash_transfer" in clean and clean["crash_transfer"] > clean["transfers"]:
+        return {"crash_transfer": [f"must be at most the number of transfers ({clean['transfers']})"]}
+    return {}
+
+
 COORDINATOR_CRASHES = engine.CRASH_POINTS
 TWO_PC_ONLY = ("timeout_ms", "parallel_prepare")
 THREE_PC_PARAMS = (
     *(p for p in params(transfers=3, concurrency=None, participants=2) if p.name not in TWO_PC_ONLY),
     Param("agent_timeout_ms", "int", 1000, "how long a participant waits before deciding alone", min=100),
+    Param("crash_transfer", "int", 1, "the transfer during which the fault strikes", min=1, max=500),
 )
 COORDINATOR_CRASH = Fault("crash", ("coordinator",), "crash the coordinator at its next step")
 CLUSTER_NODES = ("db1", "db2", "db3")
@@ -86,6 +93,7 @@ LAB = register(
                 engine=engine_with(),
                 params=params(transfers=8, local=25),
                 invariants=INVARIANTS,
+                cross_check=crash_within_transfers,
                 faults=(COORDINATOR_CRASH,),
             ),
             Scenario(
@@ -96,6 +104,7 @@ LAB = register(
                 engine=engine_with(overdraw=True),
                 params=params(transfers=3, concurrency=1),
                 invariants=INVARIANTS,
+                cross_check=crash_within_transfers,
                 faults=(COORDINATOR_CRASH,),
             ),
             Scenario(
@@ -106,6 +115,7 @@ LAB = register(
                 engine=engine_with(),
                 params=params(transfers=3, concurrency=1, crash="after-prepare", crash_choices=COORDINATOR_CRASHES),
                 invariants=INVARIANTS,
+                cross_check=crash_within_transfers,
                 faults=(COORDINATOR_CRASH,),
             ),
             Scenario(
@@ -116,6 +126,7 @@ LAB = register(
                 engine=engine_with(),
                 params=params(transfers=3, concurrency=1, crash="mid-commit", crash_choices=COORDINATOR_CRASHES),
                 invariants=INVARIANTS,
+                cross_check=crash_within_transfers,
                 faults=(COORDINATOR_CRASH,),
             ),
             Scenario(
@@ -126,6 +137,7 @@ LAB = register(
                 engine=engine_with(no_log=True),
                 params=params(transfers=3, concurrency=1, crash="mid-commit", crash_choices=("mid-commit",)),
                 invariants=INVARIANTS,
+                cross_check=crash_within_transfers,
                 faults=(COORDINATOR_CRASH,),
                 expected="fail",
             ),
@@ -137,6 +149,7 @@ LAB = register(
                 engine=engine_with(crash_point="participant-kill"),
                 params=params(transfers=3, concurrency=1, participants=3, most_participants=3),
                 invariants=INVARIANTS,
+                cross_check=crash_within_transfers,
                 cluster={"mariadb": 3},
                 faults=CLUSTER_FAULTS,
             ),
@@ -148,6 +161,7 @@ LAB = register(
                 engine=engine_with(fault="coordinator-crash"),
                 params=THREE_PC_PARAMS,
                 invariants=INVARIANTS,
+                cross_check=crash_within_transfers,
             ),
             Scenario(
                 name="3pc-partition",
@@ -157,6 +171,7 @@ LAB = register(
                 engine=engine_with(fault="partition"),
                 params=THREE_PC_PARAMS,
                 invariants=INVARIANTS,
+                cross_check=crash_within_transfers,
                 expected="fail",
             ),
             Scenario(
@@ -171,6 +186,7 @@ LAB = register(
                     Param("fault_percent", "int", 50, "the chance that a transfer meets a fault", min=0, max=100),
                 ),
                 invariants=INVARIANTS,
+                cross_check=crash_within_transfers,
                 cluster={"mariadb": 3},
                 faults=CLUSTER_FAULTS,
             ),

@@ -51,6 +51,7 @@ def test_comparing_2pc_and_3pc_runs_both_with_one_seed_side_by_side(live_stack, 
     form = page.get_by_test_id("compare-form")
     form.locator("#compare-seed").fill("42")
     form.locator("#compare-transfers").fill("2")
+    form.locator("#compare-crash-transfer").fill("2")
     form.get_by_test_id("compare-run").click()
     expect(page).to_have_url(re.compile(r"/runs/compare/\?a=\d+&b=\d+$"), timeout=SLOW)
     expect(page.get_by_text("Same seed: yes (42)")).to_be_visible()
@@ -60,6 +61,10 @@ def test_comparing_2pc_and_3pc_runs_both_with_one_seed_side_by_side(live_stack, 
     for run in (two_pc, three_pc):
         expect(run.get_by_test_id("compare-verdict")).to_have_attribute("data-verdict", "pass", timeout=SLOW)
         expect(run.get_by_test_id("compare-timeline")).to_contain_text("coordinator crashed")
+        # Both crashed during the second transfer: the first one committed.
+        expect(run.get_by_test_id("compare-timeline")).to_contain_text(
+            re.compile(r"commit r\d+-t1.*-t2.*coordinator crashed")
+        )
     # 2PC blocked a client for its lock wait; 3PC's rows were free at once.
     expect(two_pc.get_by_test_id("compare-blocked")).to_contain_text(re.compile(r"Blocked time: 1\.\d\d s"))
     expect(three_pc.get_by_test_id("compare-blocked")).to_contain_text(re.compile(r"Blocked time: [\d.]+ ms"))

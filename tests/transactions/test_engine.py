@@ -123,6 +123,12 @@ def test_bad_params_are_rejected_with_a_message_per_field():
     assert errors["crash_point"] == ["must be one of after-prepare, after-decision, mid-commit"]
 
 
+@pytest.mark.parametrize("name", ["2pc-coordinator-crash-before-decision", "3pc-coordinator-crash"])
+def test_a_crash_scheduled_after_the_last_transfer_is_refused(name):
+    _, errors = get_scenario("transactions", name).validate({"transfers": 2, "crash_transfer": 3})
+    assert errors == {"crash_transfer": ["must be at most the number of transfers (2)"]}
+
+
 def test_a_run_leaves_no_databases_and_no_xa_branches_behind():
     ctx, result, checks, events = run("2pc-coordinator-crash-before-decision")
     conn = pymysql.connect(**mysql_params(lab_node_urls()["mariadb_url"]))
@@ -165,8 +171,10 @@ def test_replaying_the_branch_states_gives_the_rows_the_servers_hold(name):
 
 
 def test_3pc_participants_finish_without_the_coordinator_and_block_no_one():
-    ctx, result, checks, events = run("3pc-coordinator-crash", agent_timeout_ms=300)
-    victim = result["transfers"][0]["gtrid"]
+    # The crash strikes during the second transfer, as in a compare with 2PC scheduled that way.
+    ctx, result, checks, events = run("3pc-coordinator-crash", agent_timeout_ms=300, crash_transfer=2)
+    first, victim = result["transfers"][0]["gtrid"], result["transfers"][1]["gtrid"]
+    assert completions(ctx)[first] == "ok"
     alone = [e["data"]["3pc"] for e in events if e["kind"] == "state" and e["data"].get("gtrid") == victim]
     assert alone.count("committed on timeout") == 2
     assert result["after_crash"]["error"] is None  # the rows were free at once: no lock wait

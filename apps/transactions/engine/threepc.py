@@ -173,7 +173,7 @@ def three_phase_commit(ctx):
     try:
         for transfer in transfers:
             names = transfer.participants
-            faulty = transfer.n == 1 and fault != "none"
+            faulty = transfer.n == ctx.params.get("crash_transfer", 1) and fault != "none"
             op = ctx.history.invoke("client1", "transfer", transfer.as_dict())
             ctx.emit("phase", actor=COORDINATOR, label=f"cancommit {transfer.gtrid}", data={"phase": "cancommit"})
             for p in names:
@@ -222,7 +222,7 @@ def three_phase_commit(ctx):
             agent.idle.wait(timeout_s * 4)
         if crashed:
             # No blocking: the agents decided without the coordinator, so the rows are free.
-            victim = transfers[0]
+            victim = next(t for t in transfers if t.n == ctx.params.get("crash_transfer", 1))
             source = next(p for p in participants if p.name == victim.source[0])
             result["after_crash"] = client_locks_account(ctx, source, victim.source[1])
     finally:
