@@ -60,6 +60,12 @@ THREE_PC_PARAMS = (
     Param("crash_transfer", "int", 1, "the transfer during which the fault strikes", min=1, max=500),
 )
 COORDINATOR_CRASH = Fault("crash", ("coordinator",), "crash the coordinator at its next step")
+SHARED_PARTICIPANTS = tuple(f"p{i}" for i in range(1, 7))
+THREE_PC_FAULTS = (
+    COORDINATOR_CRASH,
+    Fault("partition", SHARED_PARTICIPANTS, "cut the participant off: messages to and from it are lost"),
+    Fault("heal", SHARED_PARTICIPANTS, "end the partition"),
+)
 CLUSTER_NODES = ("db1", "db2", "db3")
 CLUSTER_FAULTS = (
     COORDINATOR_CRASH,
@@ -162,6 +168,7 @@ LAB = register(
                 params=THREE_PC_PARAMS,
                 invariants=INVARIANTS,
                 cross_check=crash_within_transfers,
+                faults=THREE_PC_FAULTS,
             ),
             Scenario(
                 name="3pc-partition",
@@ -172,6 +179,7 @@ LAB = register(
                 params=THREE_PC_PARAMS,
                 invariants=INVARIANTS,
                 cross_check=crash_within_transfers,
+                faults=THREE_PC_FAULTS,
                 expected="fail",
             ),
             Scenario(

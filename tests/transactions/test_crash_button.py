@@ -78,3 +78,61 @@ def test_a_crash_pressed_after_the_transfers_is_refused_with_a_message():
         e["label"] for e in events if e["kind"] == "log"
     ]
     assert verdict_of(checks) == "pass"
+
+
+class FaultAtBoundary(ScriptedControl):
+    """Presses one fault button as the run reaches step boundary `n`."""
+
+    def __init__(self, n, command):
+        super().__init__()
+        self.n, self.command = n, command
+
+    def poll(self):
+        self.seen_boundaries += 1
+        return [self.command] if self.seen_boundaries == self.n else []
+
+
+def run_3pc(name, boundary, command, **params):
+    # Boundaries: 1 after set-up; for the first transfer 2 after CANCOMMIT, 3 after the PRECOMMIT to
+    # p1, 4 after the one to p2. Every transfer spans p1 and p2 (no local ones).
+    params = {"transfers": 2, "local_percent": 0, "agent_timeout_ms": 300, **params}
+    control = FaultAtBoundary(boundary, command)
+    ctx, result, checks, events = run_engine(
+        get_scenario("transactions", name), lab_node_urls(), params, control=control
+    )
+    return ctx, result, {c["name"]: c for c in checks}, events
+
+
+def test_the_3pc_scenarios_have_crash_partition_and_heal_buttons():
+    for name in ("3pc-coordinator-crash", "3pc-partition"):
+        scenario = get_scenario("transactions", name)
+        assert (
+            scenario.fault("crash", "coordinator")
+            and scenario.fault("partition", "p2")
+            and scenario.fault("heal", "p2")
+        )
+
+
+def test_crashing_the_3pc_coordinator_from_the_page_blocks_no_one():
+    # 3pc-partition's own fault is scheduled for the second transfer; the button crashes the first.
+    ctx, result, checks, events = run_3pc("3pc-partition", 3, CRASH, crash_transfer=2)
+    first = result["transfers"][0]["gtrid"]
+    assert [(e["to"], e["data"]["kind"]) for e in events if e["kind"] == "fault"] == [("coordinator", "crash")]
+    states = [e["data"]["3pc"] for e in events if e["kind"] == "state" and e["data"].get("gtrid") == first]
+    assert states.count("committed on timeout") == 2
+    assert result["after_crash"]["error"] is None
+    assert verdict_of(list(checks.values())) == "pass"
+
+
+def test_partitioning_a_pre_committed_participant_from_the_page_splits_the_transaction():
+    # The coordinator's own crash is scheduled for the second transfer; in the first, p1 is cut off
+    # right after its PRECOMMIT: it commits on its timeout while the coordinator aborts p2.
+    ctx, result, checks, events = run_3pc(
+        "3pc-coordinator-crash", 3, {**CRASH, "kind": "partition", "target": "p1"}, crash_transfer=2
+    )
+    first = result["transfers"][0]["gtrid"]
+    assert [(e["to"], e["data"]["kind"]) for e in events if e["kind"] == "fault"] == [("p1", "partition")]
+    assert checks["atomicity"]["evidence"]["broken"] == [
+        {"gtrid": first, "branches": {"p1": "committed", "p2": "rolled back"}}
+    ]
+    assert verdict_of(list(checks.values())) == "fail"

@@ -41,6 +41,39 @@ class Network:
         self.cut.discard(node)
         self.ctx.emit("fault", actor="instructor", to=node, label=f"heal {node}", data={"kind": "heal"})
 
+    def buttons(self, names):
+        """The run page's partition and heal buttons: the context records the fault event."""
+
+        def check(target):
+            if target not in names:
+                raise ValueError(f"{target!r} is not a participant (participants: {', '.join(names)})")
+
+        def partition(target, **options):
+            check(target)
+            self.cut.add(target)
+
+        def heal(target, **options):
+            check(target)
+            self.cut.discard(target)
+
+        self.ctx.on_fault("partition", partition)
+        self.ctx.on_fault("heal", heal)
+
+
+class CrashButton:
+    """The run page's "crash the coordinator now": it crashes at its next step."""
+
+    def __init__(self):
+        self.requested = threading.Event()
+        self.over = False
+
+    def __call__(self, target, **options):
+        if target != COORDINATOR:
+            raise ValueError(f"only the {COORDINATOR} can crash, not {target!r}")
+        if self.over:
+            raise ValueError("the coordinator is not running transfers any more")
+        self.requested.set()
+
 
 class Agent(threading.Thread):
     """A participant's own process: runs its branch and, on a timeout, decides by itself."""
@@ -168,6 +201,9 @@ def three_phase_commit(ctx):
     for agent in agents.values():
         agent.start()
     fault = ctx.params["fault"]
+    net.buttons([p.name for p in participants])
+    button = CrashButton()
+    ctx.on_fault("crash", button)
     outcomes, crashed = {}, False
     result = {}
     try:
@@ -193,7 +229,7 @@ def three_phase_commit(ctx):
                     # The first participant got its PreCommit; now it is cut off from everyone.
                     net.partition(p)
                 ctx.step()
-            if faulty and fault == "coordinator-crash":
+            if (faulty and fault == "coordinator-crash") or button.requested.is_set():
                 ctx.emit("log", actor=COORDINATOR, label=f"coordinator crashes before DOCOMMIT of {transfer.gtrid}")
                 ctx.emit("node", actor=COORDINATOR, label="coordinator crashed", data={"state": "down"})
                 ctx.history.info(op, error="the coordinator crashed after pre-commit")
@@ -220,9 +256,10 @@ def three_phase_commit(ctx):
                 net.heal(names[0])
         for agent in agents.values():
             agent.idle.wait(timeout_s * 4)
+        button.over = True
         if crashed:
             # No blocking: the agents decided without the coordinator, so the rows are free.
-            victim = next(t for t in transfers if t.n == ctx.params.get("crash_transfer", 1))
+            victim = transfers[len(outcomes)]
             source = next(p for p in participants if p.name == victim.source[0])
             result["after_crash"] = client_locks_account(ctx, source, victim.source[1])
     finally:
