@@ -1,0 +1,149 @@
+// The locks lab's panel on the run page: one lane per client, the lock's live state (Redis lease,
+// Redlock nodes, ZooKeeper queue, InnoDB lock waits and deadlocks) and the critical sections on the
+// storage's clock. Folded from the run's events like every other panel (runs/js/panels.js), so it
+// is the same live, paused and scrubbed.
+
+import { registerPanel } from "../../runs/js/panels.js";
+import { formatT } from "../../runs/js/fold.js";
+import { html } from "../../runs/js/svg.js";
+import { renderLanes } from "./lanes.js";
+import { renderLockState, setGauge } from "./lock-state.js";
+import { renderSections } from "./sections.js";
+import { apply, init, leaseLeft, overlaps } from "./slice.js";
+
+const TICK_MS = 100;
+
+const LEGEND = [
+  ["state", "idle", "idle"],
+  ["state", "acquiring", "acquiring"],
+  ["state", "waiting", "waiting"],
+  ["state", "holding", "holding"],
+  ["state", "paused", "paused"],
+  ["state", "crashed", "crashed"],
+  ["cs", "ok", "critical section"],
+  ["cs", "overlap", "overlap"],
+  ["cs", "rejected", "rejected write"],
+  ["arrow", "watch", "watches"],
+  ["arrow", "wait", "waits for"],
+  ["arrow", "cycle", "deadlock"],
+];
+
+class LocksPanel {
+  constructor(body) {
+    this.body = body;
+    this.caption = html("p", { className: "locks-caption", dataset: { testid: "locks-caption" } });
+    this.lanesBox = html("div", { className: "locks-col" });
+    this.lanesHead = html("h3", { className: "locks-h" }, "Clients");
+    this.lanesNote = html("span", { className: "locks-h__note" });
+    this.lanesHead.append(this.lanesNote);
+    this.lanesBox.append(this.lanesHead);
+    this.lanes = html("div");
+    this.lanesBox.append(this.lanes);
+    this.lockBox = html("div", { className: "locks-col", dataset: { testid: "locks-lock" } });
+    this.sections = html("div");
+    const grid = html("div", { className: "locks-grid" });
+    grid.append(this.lanesBox, this.lockBox);
+    body.append(this.caption, grid, this.sections, legend());
+    this.shown = null;
+    this.shownRev = -1;
+    this.shownT = null;
+    this.ttls = [];
+    this.viewT = 0;
+    this.syncedAt = 0;
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  sync(slice, state) {
+    this.viewT = state.t;
+    this.syncedAt = performance.now();
+    // The lanes' strips grow with the view's time, so they follow every event, not only ours.
+    if (slice === this.shown && slice.rev === this.shownRev && state.t === this.shownT) return;
+    const changed = slice !== this.shown || slice.rev !== this.shownRev;
+    this.shown = slice;
+    this.shownRev = slice.rev;
+    this.shownT = state.t;
+    this.lanes.replaceChildren(renderLanes(slice, state));
+    this.lanesNote.textContent = `state over the run's clock, 0 – ${formatT(state.t)}`;
+    if (!changed) return this.tick();
+    const lock = renderLockState(slice, state);
+    this.ttls = lock.ttls;
+    this.lockBox.replaceChildren(lock.el);
+    this.sections.replaceChildren(renderSections(slice));
+    this.caption.replaceChildren(...caption(slice, state));
+    this.caption.classList.toggle("is-bad", overlaps(slice, Infinity).some((p) => !p.shared));
+    this.tick();
+  }
+
+  /** The view's time: the last event's, running on with the wall clock while the live view waits. */
+  now() {
+    const page = document.body.dataset;
+    const player = window.distlab?.player;
+    const running = document.getElementById("run-status")?.dataset.status === "running";
+    const caughtUp = player ? player.k === player.n : false;
+    if (page.view === "live" && running && caughtUp) return this.viewT + (performance.now() - this.syncedAt);
+    return this.viewT;
+  }
+
+  tick() {
+    if (!this.ttls.length) return;
+    const now = this.now();
+    for (const ttl of this.ttls) setGauge(ttl, now);
+  }
+}
+
+function caption(slice, state) {
+  const parts = [];
+  const holding = slice.clientOrder.filter((c) => slice.clients[c].state === "holding");
+  const waiting = slice.clientOrder.filter((c) => ["waiting", "acquiring"].includes(slice.clients[c].state));
+  const paused = slice.clientOrder.filter((c) => slice.clients[c].state === "paused");
+  const crashed = slice.clientOrder.filter((c) => slice.clients[c].state === "crashed");
+  if (!slice.clientOrder.length) return ["Waiting for the clients…"];
+  if (holding.length > 1) {
+    const readers = holding.every((c) => slice.modes[c] === "read");
+    parts.push(readers ? `${list(holding)} hold the read lock together.` : `${list(holding)} all believe they hold the lock.`);
+  } else if (holding.length === 1) {
+    parts.push(`${holding[0]} holds the lock.`);
+  } else {
+    parts.push("Nobody holds the lock.");
+  }
+  if (waiting.length) parts.push(`${list(waiting)} ${waiting.length === 1 ? "wants" : "want"} it.`);
+  if (paused.length) parts.push(`${list(paused)} ${paused.length === 1 ? "is" : "are"} paused.`);
+  if (crashed.length) parts.push(`${list(crashed)} crashed.`);
+  const lease = slice.leaseOrder.length === 1 ? slice.leases[slice.leaseOrder[0]] : null;
+  const left = leaseLeft(lease, state.t);
+  if (lease?.holder && left != null && left <= 0) parts.push(`Redis dropped ${lease.holder}'s key when its TTL ran out.`);
+  const out = [parts.join(" ")];
+  const unsafe = overlaps(slice, Infinity).filter((p) => !p.shared);
+  if (unsafe.length) {
+    out.push(" ", html("strong", {}, `Mutual exclusion broken: ${unsafe.length} overlapping critical section${unsafe.length === 1 ? "" : "s"}.`));
+  }
+  return out;
+}
+
+function list(names) {
+  return names.length <= 1 ? names.join("") : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+}
+
+function legend() {
+  const box = html("p", { className: "legend small locks-legend" });
+  const groups = { state: "client:", cs: "sections:", arrow: "arrows:" };
+  let group = null;
+  for (const [kind, key, text] of LEGEND) {
+    if (kind !== group) {
+      group = kind;
+      box.append(html("span", { className: "locks-legend__group" }, groups[kind]));
+    }
+    const item = html("span", { className: "legend__item" });
+    item.append(html("i", { className: `locks-swatch locks-swatch--${kind}-${key}` }), text);
+    box.append(item);
+  }
+  return box;
+}
+
+registerPanel({
+  name: "locks",
+  title: "Locks: clients, the lock, critical sections",
+  init,
+  apply,
+  mount: (body) => new LocksPanel(body),
+});

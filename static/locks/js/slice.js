@@ -1,0 +1,179 @@
+// The locks lab's slice of the run page's state, folded from the run's events alone (see
+// runs/js/panels.js): the clients and the history of their states, the lock's live state (Redis
+// leases, the ZooKeeper queue, InnoDB lock waits, the deadlock), the critical sections stamped by
+// the storage server, and per-client counters. Pure data: no DOM, no timers.
+
+export const CLIENT_STATES = ["idle", "acquiring", "waiting", "holding", "paused", "crashed", "done"];
+export const COUNTERS = ["acquired", "retries", "conflicts", "lock_waits", "notifications"];
+const CLIENT_NAME = /^c\d+$/;
+
+export function init() {
+  return {
+    rev: 0,
+    clients: {}, // name -> {name, state, token, lock, since, history: [{t, state}], counters, metrics}
+    clientOrder: [],
+    leases: {}, // node -> {node, key, holder, token, ttl_ms, at, seq, t}
+    leaseOrder: [],
+    zk: null, // {path, queue: [...], seq, t}
+    modes: {}, // client -> "read" | "write", from the ZooKeeper queue
+    watches: [], // notifications: {seq, t, to, znode, event, label}
+    waits: null, // the latest InnoDB lock-wait sample: {waits: [...], seq, t}
+    deadlocks: [], // {edges, victim, errno, seq, t}
+    sections: {}, // id -> {id, client, start, end, token, accepted, mode, seq}
+    sectionOrder: [],
+    storage: {}, // the storage's own counters: name -> value
+  };
+}
+
+function clientOf(slice, name, t) {
+  let client = slice.clients[name];
+  if (!client) {
+    client = {
+      name,
+      state: null,
+      token: null,
+      lock: null,
+      history: [],
+      counters: {},
+      first: t,
+    };
+    slice.clients[name] = client;
+    slice.clientOrder.push(name);
+    slice.clientOrder.sort((a, b) => clientRank(a) - clientRank(b));
+  }
+  return client;
+}
+
+function clientRank(name) {
+  const m = /^c(\d+)$/.exec(name);
+  return m ? Number(m[1]) : 1e9;
+}
+
+const STATE_APPLIERS = {
+  client(slice, e, d) {
+    const name = d.client || e.actor;
+    const client = clientOf(slice, name, e.t);
+    if (d.state !== client.state) client.history.push({ t: e.t, state: d.state, seq: e.seq });
+    client.state = d.state;
+    if ("token" in d) client.token = d.token;
+    if (d.lock) client.lock = d.lock;
+    client.label = e.label || "";
+  },
+
+  lease(slice, e, d) {
+    const node = d.node || e.actor || "redis";
+    if (!(node in slice.leases)) slice.leaseOrder.push(node);
+    slice.leases[node] = {
+      node,
+      key: d.key ?? null,
+      holder: d.holder ?? null,
+      token: d.token ?? null,
+      ttl_ms: d.ttl_ms ?? null,
+      at: d.at ?? e.t,
+      seq: e.seq,
+      t: e.t,
+      label: e.label || "",
+    };
+    slice.leaseOrder.sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+  },
+
+  zk_queue(slice, e, d) {
+    const queue = (d.queue || []).map((entry) => ({ ...entry }));
+    slice.zk = { path: d.path || "", queue, seq: e.seq, t: e.t };
+    for (const entry of queue) {
+      if (entry.client) {
+        slice.modes[entry.client] = entry.mode || "write";
+        clientOf(slice, entry.client, e.t);
+      }
+    }
+  },
+
+  innodb_waits(slice, e, d) {
+    slice.waits = { waits: d.waits || [], seq: e.seq, t: e.t };
+  },
+
+  wait_for(slice, e, d) {
+    slice.deadlocks.push({ edges: d.edges || [], victim: d.victim ?? null, errno: d.errno ?? null, seq: e.seq, t: e.t });
+  },
+
+  cs(slice, e, d) {
+    const id = d.id ?? `${d.client}-${d.start_ms}`;
+    const before = slice.sections[id];
+    if (!before) slice.sectionOrder.push(id);
+    const client = d.client || before?.client;
+    if (client) clientOf(slice, client, e.t);
+    slice.sections[id] = {
+      id,
+      client,
+      start: d.start_ms ?? before?.start ?? null,
+      end: d.end_ms ?? null,
+      token: d.token ?? before?.token ?? null,
+      accepted: d.accepted ?? null,
+      // Readers of a read-write lock may share the resource; the queue says who is a reader.
+      mode: d.mode || before?.mode || slice.modes[client] || null,
+      seq: before?.seq ?? e.seq,
+      endSeq: d.end_ms != null ? e.seq : null,
+    };
+  },
+};
+
+export function apply(slice, e) {
+  const d = e.data;
+  if (e.kind === "state" && STATE_APPLIERS[d.type]) {
+    STATE_APPLIERS[d.type](slice, e, d);
+    slice.rev++;
+  } else if (e.kind === "msg" && d.type === "watch") {
+    slice.watches.push({ seq: e.seq, t: e.t, to: e.to, znode: d.znode ?? null, event: d.event ?? null, label: e.label || "" });
+    if (e.to && CLIENT_NAME.test(e.to)) clientOf(slice, e.to, e.t);
+    slice.rev++;
+  } else if (e.kind === "metric" && (d.x == null || d.y == null) && d.name) {
+    if (CLIENT_NAME.test(e.actor)) {
+      clientOf(slice, e.actor, e.t).counters[d.name] = d.value;
+    } else {
+      slice.storage[d.name] = d.value;
+    }
+    slice.rev++;
+  } else if ((e.kind === "node" || e.kind === "state") && CLIENT_NAME.test(e.actor) && !slice.clients[e.actor]) {
+    // A client announced before its first state: a lane for it, idle.
+    clientOf(slice, e.actor, e.t);
+    slice.rev++;
+  }
+}
+
+/** The client's lane colour class: one of CLIENT_STATES, or "unknown". */
+export function stateClass(state) {
+  return CLIENT_STATES.includes(state) ? state : "unknown";
+}
+
+/** Milliseconds of lease left at view time `now` (ms on the run's clock); null when it has no TTL. */
+export function leaseLeft(lease, now) {
+  if (!lease || lease.holder == null || lease.ttl_ms == null) return null;
+  return lease.ttl_ms - Math.max(0, now - lease.at);
+}
+
+/**
+ * Pairs of critical sections that overlap on the storage's clock: [{a, b, from, to}]. A section
+ * still open runs to `openEnd`. Writes the storage rejected (a stale fencing token) and two readers
+ * of a read-write lock do not break mutual exclusion; the latter are returned with shared: true.
+ */
+export function overlaps(slice, openEnd) {
+  const live = slice.sectionOrder
+    .map((id) => slice.sections[id])
+    .filter((s) => s.start != null && s.accepted !== false)
+    .sort((a, b) => a.start - b.start);
+  const found = [];
+  for (let i = 0; i < live.length; i++) {
+    const a = live[i];
+    const aEnd = a.end ?? openEnd;
+    for (let j = i + 1; j < live.length && live[j].start < aEnd; j++) {
+      const b = live[j];
+      if (b.client === a.client) continue;
+      const bEnd = b.end ?? openEnd;
+      const from = b.start;
+      const to = Math.min(aEnd, bEnd);
+      if (to <= from) continue;
+      found.push({ a, b, from, to, shared: a.mode === "read" && b.mode === "read" });
+    }
+  }
+  return found;
+}
