@@ -1,0 +1,214 @@
+"""The ZooKeeper recipes and scenarios of the locks lab, on the real shared ZooKeeper and MariaDB:
+each scenario's verdict, the notifications each recipe costs, and the recipe queueing together with
+kazoo's own locks."""
+
+import threading
+import uuid
+
+import pytest
+from kazoo.client import KazooClient
+
+from apps.locks import zk_scenarios
+from apps.locks.engine.zk import READ, WRITE, ZkLockRecipe, contenders
+from apps.runs.registry import verdict_of
+from tests.conftest import lab_node_urls, wait_until
+from tests.engine import run_engine
+
+
+def scenario(name):
+    return next(s for s in zk_scenarios.SCENARIOS if s.name == name)
+
+
+def run(name, **params):
+    ctx, result, checks, events = run_engine(scenario(name), lab_node_urls(), params)
+    return ctx, result, {c["name"]: c for c in checks}, events
+
+
+def of_type(events, kind, type_):
+    return [e for e in events if e["kind"] == kind and e["data"].get("type") == type_]
+
+
+def commands(events, word):
+    return [e for e in events if e["kind"] == "cmd" and e["data"]["command"].startswith(word)]
+
+
+def zk_session(**options):
+    zk = KazooClient(hosts=lab_node_urls()["zk_hosts"], **options)
+    zk.start(timeout=10)
+    return zk
+
+
+@pytest.fixture
+def sessions():
+    """Three sessions of their own and a lock path no run uses; all gone afterwards."""
+    opened = [zk_session() for _ in range(3)]
+    path = f"/distlab-test/{uuid.uuid4().hex}"
+    yield opened, path
+    opened[0].delete(path, recursive=True)
+    for zk in opened:
+        zk.stop()
+        zk.close()
+
+
+def test_it_hands_the_lock_over_with_one_notification_each_and_leaves_no_znodes():
+    ctx, result, checks, events = run("zk-lock", clients=4, operations=2)
+    assert verdict_of(list(checks.values())) == "pass", checks
+    zk = result["zk"]
+    assert zk["acquisitions"] == 8 and zk["handovers"] >= 3
+    assert zk["notifications"] == zk["handovers"] and zk["most_woken_by_one_release"] == 1
+    assert checks["no_lost_update"]["evidence"]["final"] == 8
+    # The recipe's steps: children listed without a watch, a watch on the predecessor only.
+    assert commands(events, "get_children") and all("watch" not in e["label"] for e in commands(events, "get_children"))
+    assert commands(events, "exists") and all(e["label"].endswith(" watch") for e in commands(events, "exists"))
+    watches = [e for e in events if e["kind"] == "msg" and e["data"].get("type") == "watch"]
+    assert len(watches) == zk["notifications"] and {w["data"]["event"] for w in watches} == {"DELETED"}
+    assert len({w["data"]["znode"] for w in watches}) == len(watches)  # each release woke one client
+    # Once the queue formed, each client watched the one just before it; at the end it is empty.
+    queues = [e["data"]["queue"] for e in of_type(events, "state", "zk_queue")]
+    chained = [
+        q
+        for q in queues
+        if len(q) == 4 and q[0]["watches"] is None and all(q[i]["watches"] == q[i - 1]["znode"] for i in range(1, 4))
+    ]
+    assert chained and [e["client"] for e in chained[0]] == ["c1", "c2", "c3", "c4"]
+    assert queues[-1] == []
+    states = {e["data"]["state"] for e in of_type(events, "state", "client")}
+    assert {"acquiring", "waiting", "holding", "idle", "done"} <= states
+    tokens = checks["fencing_monotonic"]["evidence"]["accepted"]
+    assert tokens == sorted(tokens) and len(set(tokens)) == 8
+    # The run's clean-up removed its znodes with its root.
+    zk_client = zk_session()
+    try:
+        assert zk_client.exists(f"/distlab/run{ctx.run_id}") is None
+    finally:
+        zk_client.stop()
+        zk_client.close()
+
+
+def test_the_herd_costs_about_the_square_of_the_clients_where_the_recipe_costs_one_per_hand_over():
+    ctx, result, checks, events = run("zk-herd", clients=5)
+    assert verdict_of(list(checks.values())) == "pass", checks
+    predecessor, herd = (result["notifications"][s] for s in ("watch the predecessor", "watch the parent (herd)"))
+    assert predecessor == {2: 1, 3: 2, 4: 3, 5: 4}
+    assert all(herd[k] >= k * (k - 1) // 2 + 1 and herd[k] > predecessor[k] for k in herd)
+    growth = [herd[k + 1] - herd[k] for k in (2, 3, 4)]
+    assert growth == sorted(growth) and growth[0] < growth[-1]
+    charted = {
+        (e["data"]["series"], e["data"]["x"]): e["data"]["y"]
+        for e in events
+        if e["kind"] == "metric" and "x" in e["data"]
+    }
+    assert charted == {("watch the predecessor", k): v for k, v in predecessor.items()} | {
+        ("watch the parent (herd)", k): v for k, v in herd.items()
+    }
+    child = [e for e in events if e["kind"] == "msg" and e["data"].get("event") == "CHILD"]
+    assert len(child) == result["zk"]["child_notifications"] > 0
+
+
+def test_an_expired_holder_loses_its_znode_and_its_stale_czxid_is_refused():
+    ctx, result, checks, events = run("zk-session-expiry", clients=3)
+    assert verdict_of(list(checks.values())) == "pass", checks
+    expired = result["expired"]
+    assert expired["znode"].startswith("c1__lock__")
+    faults = [e for e in events if e["kind"] == "fault"]
+    assert [(f["data"]["kind"], f["to"]) for f in faults] == [("expire", "c1"), ("resume", "c1")]
+    # The server deleted c1's znode with its session, and that woke c2, its successor.
+    woken = [e for e in events if e["kind"] == "msg" and e["data"].get("znode") == expired["znode"]]
+    assert [e["to"] for e in woken] == ["c2"]
+    fencing = checks["fencing_monotonic"]["evidence"]
+    assert fencing["rejected"] == [{"client": "c1", "token": result["stale_token"], "last": max(fencing["accepted"])}]
+    assert all(t > result["stale_token"] for t in fencing["accepted"])
+    c1 = [e["data"]["state"] for e in of_type(events, "state", "client") if e["actor"] == "c1"]
+    assert "paused" in c1 and c1.index("holding") < c1.index("paused")
+    c1_ops = [op for op in ctx.history.completed("increment") if op["process"] == "c1"]
+    assert [op["type"] for op in c1_ops] == ["fail"]
+    assert checks["no_lost_update"]["evidence"] == {"acknowledged": 2, "final": 2, "lost": 0, "by_row": {"1": 2}}
+
+
+def test_readers_share_the_lock_and_writers_take_it_alone():
+    ctx, result, checks, events = run("zk-rwlock", clients=5, writers=2, operations=1, hold_ms=100)
+    assert verdict_of(list(checks.values())) == "pass", checks
+    assert result["modes"] == {"c1": READ, "c2": READ, "c3": WRITE, "c4": READ, "c5": WRITE}
+    sections = {e["data"]["id"]: e["data"] for e in of_type(events, "state", "cs") if e["data"]["end_ms"] is not None}
+    reads = [s for s in sections.values() if s["mode"] == READ]
+    shared = [
+        (a["client"], b["client"])
+        for a in reads
+        for b in reads
+        if a["client"] < b["client"] and a["start_ms"] < b["end_ms"] and b["start_ms"] < a["end_ms"]
+    ]
+    assert ("c1", "c2") in shared
+    # A reader waits only for the writer before it; a writer for whoever is just before it.
+    waited = {}
+    for e in commands(events, "exists"):
+        waited.setdefault(e["actor"], e["label"].split()[1].rsplit("/", 1)[1])
+    assert waited["c4"].startswith("c3__lock__") and waited["c3"].startswith("c2__rlock__")
+    assert checks["mutual_exclusion"]["evidence"]["overlapping"] == 0
+    assert checks["no_lost_update"]["evidence"]["final"] == 2
+
+
+def test_the_recipe_and_kazoos_lock_exclude_each_other_and_queue_in_one_order(sessions):
+    (first, second, third), path = sessions
+    theirs = first.Lock(path, "kazoo-1")
+    assert theirs.acquire(timeout=10)
+    mine = ZkLockRecipe(second, path, "c1")
+    order = []
+
+    def take(lock, name):
+        lock.acquire(timeout=20)
+        order.append(name)
+        lock.release()
+
+    waiter = threading.Thread(target=take, args=(mine, "recipe"))
+    waiter.start()
+    wait_until(lambda: mine.watches is not None, 10, "the recipe to watch kazoo's znode")
+    assert mine.watches == theirs.node and order == []
+    last = third.Lock(path, "kazoo-3")
+    behind = threading.Thread(target=take, args=(last, "kazoo"))
+    behind.start()
+    wait_until(lambda: len(contenders(first.get_children(path))) == 3, 10, "three contenders")
+    theirs.release()
+    waiter.join(20)
+    behind.join(20)
+    assert order == ["recipe", "kazoo"]
+    # And the other way round: while the recipe holds, kazoo's Lock cannot get it.
+    mine.acquire(timeout=10)
+    assert first.Lock(path).acquire(blocking=False) is False
+    mine.release()
+    assert first.Lock(path).acquire(blocking=False) is True
+
+
+def test_the_read_recipe_shares_with_kazoos_read_lock_and_excludes_its_write_lock(sessions):
+    (first, second, third), path = sessions
+    reading = first.ReadLock(path, "kazoo-reader")
+    assert reading.acquire(timeout=10)
+    mine = ZkLockRecipe(second, path, "c1", mode=READ)
+    assert mine.acquire(timeout=10)  # a second reader does not wait
+    assert third.WriteLock(path).acquire(blocking=False) is False
+    writer = ZkLockRecipe(third, path, "c2", mode=WRITE)
+    got = threading.Event()
+    threading.Thread(target=lambda: (writer.acquire(timeout=20), got.set()), daemon=True).start()
+    wait_until(lambda: writer.watches is not None, 10, "the writer to watch the last reader")
+    assert writer.watches == mine.node and not got.is_set()
+    mine.release()
+    wait_until(lambda: writer.watches == reading.node, 10, "the writer to watch kazoo's reader")
+    assert not got.is_set()
+    reading.release()
+    assert got.wait(10)
+    writer.release()
+
+
+@pytest.mark.parametrize(
+    "name, params, field, message",
+    [
+        ("zk-lock", {"clients": 0}, "clients", "must be at least 1"),
+        ("zk-lock", {"operations": 0}, "operations", "must be at least 1"),
+        ("zk-herd", {"clients": 1}, "clients", "must be at least 2"),
+        ("zk-session-expiry", {"hold_ms": -5}, "hold_ms", "must be at least 0"),
+        ("zk-rwlock", {"clients": 3, "writers": 4}, "writers", "must be at most clients (3)"),
+        ("zk-rwlock", {"clients": "many"}, "clients", "must be an integer"),
+    ],
+)
+def test_it_rejects_bad_parameters_with_a_message_by_field(name, params, field, message):
+    _, errors = scenario(name).validate(params)
+    assert errors == {field: [message]}
