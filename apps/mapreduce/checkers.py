@@ -1,0 +1,164 @@
+"""Invariants of the MapReduce lab, read from the real keys in the lab Redis (the commit keys, the
+committed outputs and what each committed reducer read) and the workers' own timestamps."""
+
+import json
+from collections import Counter
+
+from apps.runs.registry import Check
+
+from .engine.coordinator import read_committed_output
+from .engine.worker import Keys
+
+MISSING = "(missing)"
+
+
+def _short(value):
+    text = json.dumps(value, default=str)
+    return value if len(text) <= 200 else text[:200] + "…"
+
+
+def output_matches_reference(ctx, result):
+    """The committed output equals the sequential reference computed in the same run."""
+    if not result:
+        return Check(None, "the run ended before its output")
+    reference = json.loads(json.dumps(result["reference"]))
+    redis = ctx.nodes.redis()
+    rounds, held = [], True
+    for rnd in result["rounds"]:
+        output = read_committed_output(redis, Keys(rnd["base"]), result["reduces"])
+        differing = []
+        if output != reference:
+            held = False
+            for key in sorted(set(output) | set(reference)):
+                if output.get(key, MISSING) != reference.get(key, MISSING):
+                    differing.append(
+                        {
+                            "key": key,
+                            "output": _short(output.get(key, MISSING)),
+                            "reference": _short(reference.get(key, MISSING)),
+                        }
+                    )
+                    if len(differing) == 5:
+                        break
+        rounds.append(
+            {
+                "round": rnd["label"] or rnd["index"],
+                "keys": len(output),
+                "reference_keys": len(reference),
+                "first_differences": differing,
+            }
+        )
+    return Check(held, {"job": result["job"], "rounds": rounds})
+
+
+def each_task_counted_once(ctx, result):
+    """Every map and reduce task has exactly one committed attempt, and every committed reducer read
+    each map task's committed output exactly once (no lost, no duplicate, no uncommitted output)."""
+    if not result:
+        return Check(None, "the run ended before its tasks")
+    redis = ctx.nodes.redis()
+    rounds, held = [], True
+    for rnd in result["rounds"]:
+        keys = Keys(rnd["base"])
+        problems = []
+        commits = {}
+        for t in rnd["tasks"]:
+            stored = redis.get(keys.commit(t["task"]))
+            commits[t["task"]] = int(stored) if stored is not None else None
+            if commits[t["task"]] is None:
+                problems.append(f"{t['task']} has no committed attempt")
+            elif commits[t["task"]] != t["committed"]:
+                problems.append(
+                    f"{t['task']}: attempt {commits[t['task']]} is committed, the coordinator used {t['committed']}"
+                )
+        maps = {t["task"]: t for t in rnd["tasks"] if t["kind"] == "map"}
+        reduces = [t for t in rnd["tasks"] if t["kind"] == "reduce"]
+        read_records = 0
+        for t in reduces:
+            attempt = commits.get(t["task"])
+            if attempt is None:
+                continue
+            raw = redis.get(keys.reduce_inputs(int(t["task"][1:]), attempt))
+            if raw is None:
+                problems.append(f"{t['task']}: the committed attempt recorded no inputs")
+                continue
+            read = json.loads(raw)
+            times = Counter(task for task, _, _, _ in read)
+            for m in maps:
+                if times[m] != 1:
+                    problems.append(f"{t['task']} read {m} {times[m]} times")
+            for task, used, records, _ in read:
+                if task in commits and used != commits[task]:
+                    problems.append(
+                        f"{t['task']} read attempt {used} of {task}, not its committed attempt {commits[task]}"
+                    )
+                read_records += records
+        written = sum(
+            a["records_out"] for t in maps.values() for a in t["attempts"] if a["attempt"] == commits.get(t["task"])
+        )
+        if read_records != written:
+            problems.append(f"reducers read {read_records} records, committed maps wrote {written}")
+        held = held and not problems
+        attempts = [a for t in rnd["tasks"] for a in t["attempts"]]
+        rounds.append(
+            {
+                "round": rnd["label"] or rnd["index"],
+                "maps": len(maps),
+                "reduces": len(reduces),
+                "attempts": len(attempts),
+                "rerun": sorted({t["task"] for t in rnd["tasks"] if len(t["attempts"]) > 1}),
+                "ignored": sum(a["state"] == "ignored" for a in attempts),
+                "records_shuffled": written,
+                "problems": problems[:10],
+            }
+        )
+    return Check(held, {"rounds": rounds})
+
+
+def _overlap(intervals):
+    """Two intervals on different workers that overlap, or None."""
+    intervals = sorted(intervals)
+    for i, (s1, e1, w1, t1) in enumerate(intervals):
+        for s2, e2, w2, t2 in intervals[i + 1 :]:
+            if s2 >= e1:
+                break
+            if w1 != w2:
+                return {"a": [t1, w1, s1, e1], "b": [t2, w2, s2, e2], "overlap_ms": round(min(e1, e2) - s2, 2)}
+    return None
+
+
+def workers_ran_in_parallel(ctx, result):
+    """With two workers or more, map tasks ran at the same time on different workers, and so did
+    reduce tasks: intervals from the workers' own clocks."""
+    if not result:
+        return Check(None, "the run ended before its tasks")
+    rounds, verdicts = [], []
+    for rnd in result["rounds"]:
+        used = {a["worker"] for t in rnd["tasks"] for a in t["attempts"] if a["start_ms"] is not None}
+        if len(used) < 2:
+            rounds.append(
+                {
+                    "round": rnd["label"] or rnd["index"],
+                    "reason": f"only one worker was used ({', '.join(sorted(used))})",
+                }
+            )
+            continue
+        entry = {"round": rnd["label"] or rnd["index"], "workers": sorted(used)}
+        for kind in ("map", "reduce"):
+            tasks = [t for t in rnd["tasks"] if t["kind"] == kind]
+            if len(tasks) < 2:
+                entry[kind] = f"one {kind} task only: nothing to run in parallel"
+                continue
+            intervals = [
+                (a["start_ms"], a["end_ms"], a["worker"], f"{t['task']}#{a['attempt']}")
+                for t in tasks
+                for a in t["attempts"]
+                if a["start_ms"] is not None and a["end_ms"] is not None
+            ]
+            found = _overlap(intervals)
+            entry[kind] = found or {"overlap": None, "intervals": intervals[:12]}
+            verdicts.append(found is not None)
+        rounds.append(entry)
+    if not verdicts:
+        return Check(None, {"reason": "only one worker was used, or one task per phase", "rounds": rounds})
+    return Check(all(verdicts), {"rounds": rounds})

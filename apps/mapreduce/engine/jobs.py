@@ -1,0 +1,207 @@
+"""The MapReduce jobs: a map function over one chunk of a document, a combine function (associative:
+it merges partial values, so the combiner and the reducer share it), and a sequential reference
+written independently of map/reduce, to check the distributed output against.
+
+Plain Python. Every key is a str and every value JSON-serialisable, as they cross Redis as JSON.
+"""
+
+import re
+import zlib
+from collections import Counter, defaultdict
+
+WORD = re.compile(r"\w+")
+# One line of the generated access log (combined log format); the URL is the path requested.
+LOG_LINE = re.compile(r'^\S+ \S+ \S+ \[[^\]]*\] "(?:GET|POST|HEAD|PUT|DELETE) (\S+) [^"]*" (\d{3}) ')
+PATTERN_MAX = 200
+
+
+def partition(key, reduces):
+    """A stable hash of the key mod R: the same on every worker and in every process (unlike hash())."""
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % reduces
+
+
+def lines_of(text):
+    return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+
+
+def compile_pattern(pattern):
+    """The grep pattern, compiled; ValueError with a message a user can act on."""
+    if not pattern:
+        raise ValueError("give a regular expression to search for")
+    if len(pattern) > PATTERN_MAX:
+        raise ValueError(f"at most {PATTERN_MAX} characters")
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+
+
+class Job:
+    name = ""
+    title = ""
+    value_label = "value"  # what the bar chart's bars measure
+
+    def __init__(self, **options):
+        self.options = options
+
+    def pairs(self, doc, first_line, text):
+        """The map function: (key, value) pairs for one chunk, one record (line) at a time."""
+        raise NotImplementedError
+
+    def combine(self, values):
+        """Merges values of one key (partial results) into one; associative and commutative."""
+        raise NotImplementedError
+
+    def combined(self, doc, first_line, text):
+        """The map output of a chunk with the combiner applied: {key: value}."""
+        out = {}
+        for key, value in self.pairs(doc, first_line, text):
+            out[key] = self.combine([out[key], value]) if key in out else value
+        return out
+
+    def merge(self, into, other):
+        """Folds one {key: value} into another (the combiner across a map task's chunks)."""
+        for key, value in other.items():
+            into[key] = self.combine([into[key], value]) if key in into else value
+        return into
+
+    def reduce(self, key, values):
+        return self.combine(values)
+
+    def reference(self, chunks):
+        """The job's output computed sequentially in one process: {key: value}."""
+        raise NotImplementedError
+
+    def top(self, output, n=20):
+        """What the bar chart shows: [[label, number], ...], largest first."""
+        items = sorted(output.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [[k, v] for k, v in items[:n]]
+
+
+class WordCount(Job):
+    name = "wordcount"
+    title = "Word count"
+    value_label = "occurrences"
+
+    def pairs(self, doc, first_line, text):
+        for word in WORD.findall(text.lower()):
+            yield word, 1
+
+    def combine(self, values):
+        return sum(values)
+
+    def combined(self, doc, first_line, text):
+        return Counter(WORD.findall(text.lower()))
+
+    def merge(self, into, other):
+        if not isinstance(into, Counter):
+            into = Counter(into)
+        into.update(other)
+        return into
+
+    def reference(self, chunks):
+        counts = Counter()
+        for _doc, _first, text in chunks:
+            counts.update(WORD.findall(text.lower()))
+        return dict(counts)
+
+
+class InvertedIndex(Job):
+    name = "inverted-index"
+    title = "Inverted index"
+    value_label = "documents"
+
+    def pairs(self, doc, first_line, text):
+        for line in text.splitlines():
+            for word in set(WORD.findall(line.lower())):
+                yield word, [doc]
+
+    def combine(self, values):
+        if len(values) == 1:
+            return values[0]
+        return sorted(set().union(*values))
+
+    def combined(self, doc, first_line, text):
+        return {word: [doc] for word in set(WORD.findall(text.lower()))}
+
+    def reference(self, chunks):
+        index = defaultdict(set)
+        for doc, _first, text in chunks:
+            for word in WORD.findall(text.lower()):
+                index[word].add(doc)
+        return {word: sorted(docs) for word, docs in index.items()}
+
+    def top(self, output, n=20):
+        items = sorted(output.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        return [[k, len(v)] for k, v in items[:n]]
+
+
+class Grep(Job):
+    """Distributed grep: the map emits each matching line under "document:line number"; the
+    reduce is the identity (each key comes from exactly one line)."""
+
+    name = "grep"
+    title = "Distributed grep"
+    value_label = "matching lines"
+
+    def __init__(self, pattern="", **options):
+        super().__init__(pattern=pattern, **options)
+        self.regex = compile_pattern(pattern)
+
+    def pairs(self, doc, first_line, text):
+        search = self.regex.search
+        for i, line in enumerate(text.splitlines()):
+            if search(line):
+                yield f"{doc}:{first_line + i + 1}", line
+
+    def combine(self, values):
+        return values[0]
+
+    def reference(self, chunks):
+        out = {}
+        for doc, first, text in chunks:
+            for i, line in enumerate(text.splitlines()):
+                if self.regex.search(line):
+                    out[f"{doc}:{first + i + 1}"] = line
+        return out
+
+    def top(self, output, n=20):
+        per_doc = Counter(key.rsplit(":", 1)[0] for key in output)
+        return [[k, v] for k, v in sorted(per_doc.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+
+class LogTopUrls(Job):
+    name = "log-top-urls"
+    title = "Top URLs of an access log"
+    value_label = "requests"
+
+    def pairs(self, doc, first_line, text):
+        match = LOG_LINE.match
+        for line in text.splitlines():
+            m = match(line)
+            if m:
+                yield m.group(1), 1
+
+    def combine(self, values):
+        return sum(values)
+
+    def combined(self, doc, first_line, text):
+        return Counter(k for k, _ in self.pairs(doc, first_line, text))
+
+    def reference(self, chunks):
+        counts = Counter()
+        for _doc, _first, text in chunks:
+            for line in text.splitlines():
+                m = LOG_LINE.match(line)
+                if m:
+                    counts[m.group(1)] += 1
+        return dict(counts)
+
+
+JOBS = {job.name: job for job in (WordCount, InvertedIndex, Grep, LogTopUrls)}
+
+
+def make_job(name, pattern=""):
+    if name not in JOBS:
+        raise ValueError(f"unknown job {name!r} (jobs: {', '.join(JOBS)})")
+    return JOBS[name](pattern=pattern) if name == "grep" else JOBS[name]()

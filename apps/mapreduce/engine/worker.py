@@ -1,0 +1,230 @@
+"""What a MapReduce worker does with one task attempt: plain Python over a Redis client, called by
+the Celery task in apps/mapreduce/tasks.py.
+
+Everything lives in the lab Redis under the round's base key (see `Keys`), so a worker on any host
+can read its input. An attempt writes only under its own attempt-specific keys and reports to the
+coordinator through the round's report list; the coordinator commits exactly one attempt per task.
+While it works, the attempt refreshes a heartbeat key with a short TTL: if the process dies, the
+key expires and the coordinator re-runs the task.
+"""
+
+import json
+import os
+import signal
+import threading
+import time
+from collections import defaultdict
+
+from .jobs import lines_of, make_job, partition
+
+TTL_S = 900  # anything a worker writes expires, even if the run's clean-up ran before it finished
+
+
+class Keys:
+    def __init__(self, base):
+        self.base = base
+
+    def job(self):
+        return f"{self.base}:job"
+
+    def split(self, i):
+        return f"{self.base}:split:{i}"
+
+    def reports(self):
+        return f"{self.base}:reports"
+
+    def map_output(self, task, attempt, r):
+        return f"{self.base}:map:{task}:{attempt}:p{r}"
+
+    def reduce_output(self, r, attempt):
+        return f"{self.base}:out:{r}:{attempt}"
+
+    def reduce_inputs(self, r, attempt):
+        return f"{self.base}:in:{r}:{attempt}"
+
+    def heartbeat(self, task, attempt):
+        return f"{self.base}:hb:{task}:{attempt}"
+
+    def commit(self, task):
+        return f"{self.base}:commit:{task}"
+
+    def pattern(self):
+        return f"{self.base}:*"
+
+
+class Cancelled(Exception):
+    """The task was committed by another attempt: this one stops and is ignored."""
+
+
+class Heartbeat(threading.Thread):
+    def __init__(self, client, key, ttl_ms, host):
+        super().__init__(name=f"heartbeat {key}", daemon=True)
+        self.client, self.key, self.ttl_ms, self.host = client, key, ttl_ms, host
+        self.done = threading.Event()
+        self.client.set(self.key, host, px=ttl_ms)
+
+    def run(self):
+        while not self.done.wait(self.ttl_ms / 4000.0):
+            try:
+                self.client.set(self.key, self.host, px=self.ttl_ms)
+            except Exception:  # noqa: BLE001 - a missed beat is what the coordinator watches for
+                pass
+
+    def stop(self):
+        # The key is left to expire: the completion report is already pushed, so the coordinator
+        # sees it before the heartbeat goes.
+        self.done.set()
+
+
+class Attempt:
+    def __init__(self, spec, client, host):
+        self.spec, self.client, self.host = spec, client, host
+        self.keys = Keys(spec["base"])
+        self.task, self.attempt = spec["task"], spec["attempt"]
+        self.commit_key = self.keys.commit(self.task)
+        self.slow_s = spec.get("slow_ms_per_record", 0) / 1000.0
+        self.fault = spec.get("fault")
+        self.began = time.time()
+
+    def report(self, state, **data):
+        payload = {"state": state, "task": self.task, "attempt": self.attempt, "host": self.host, "pid": os.getpid()}
+        payload.update(data)
+        with self.client.pipeline() as pipe:
+            pipe.rpush(self.keys.reports(), json.dumps(payload))
+            pipe.expire(self.keys.reports(), TTL_S)
+            pipe.execute()
+
+    def check_cancelled(self):
+        if self.client.exists(self.commit_key):
+            raise Cancelled()
+
+    def pace(self, records):
+        """The straggler's slowness, and the stalls of the worker-crash scenario: sleeping in small
+        steps so a committed task's other attempt stops soon after."""
+        if self.slow_s and records:
+            self.sleep(records * self.slow_s)
+
+    def sleep(self, seconds):
+        deadline = time.monotonic() + seconds
+        while True:
+            self.check_cancelled()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.05))
+
+    def die(self):
+        """A real crash: this process is killed by the kernel, mid-task, its partial output left behind."""
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def run(self):
+        if not self.client.exists(self.keys.job()):
+            return "stale"  # the round is over (or was cleaned up): nothing to do
+        job_spec = json.loads(self.client.get(self.keys.job()) or "{}")
+        self.job = make_job(job_spec["job"], job_spec.get("pattern", ""))
+        self.combiner = job_spec.get("combiner", True)
+        self.reduces = job_spec["reduces"]
+        if self.client.exists(self.commit_key):
+            self.report("cancelled", start=self.began, end=time.time())
+            return "cancelled"
+        beat = Heartbeat(
+            self.client, self.keys.heartbeat(self.task, self.attempt), self.spec["heartbeat_ms"], self.host
+        )
+        beat.start()
+        self.report("started", start=self.began)
+        try:
+            if self.fault == "stall":
+                self.sleep(self.spec["stall_ms"] / 1000.0)
+            result = self.run_map() if self.spec["kind"] == "map" else self.run_reduce()
+            self.report("done", start=self.began, end=time.time(), **result)
+            return "done"
+        except Cancelled:
+            self.report("cancelled", start=self.began, end=time.time())
+            return "cancelled"
+        except Exception as exc:  # noqa: BLE001 - reported to the coordinator, which retries the task
+            self.report("error", start=self.began, end=time.time(), error=f"{type(exc).__name__}: {exc}")
+            return "error"
+        finally:
+            beat.stop()
+
+    def run_map(self):
+        raw = self.client.get(self.keys.split(self.spec["split"]))
+        if raw is None:
+            raise RuntimeError(f"input split {self.spec['split']} is missing")
+        chunks = json.loads(raw)
+        job, reduces = self.job, self.reduces
+        records_in = records_out = 0
+        if self.combiner:
+            acc = {}
+            for doc, first, text in chunks:
+                self.check_cancelled()
+                n = lines_of(text)
+                records_in += n
+                acc = job.merge(acc, job.combined(doc, first, text))
+                self.pace(n)
+            parts = defaultdict(list)
+            for key, value in acc.items():
+                parts[partition(key, reduces)].append([key, value])
+        else:
+            parts = defaultdict(list)
+            for doc, first, text in chunks:
+                self.check_cancelled()
+                n = lines_of(text)
+                records_in += n
+                for key, value in job.pairs(doc, first, text):
+                    parts[partition(key, reduces)].append([key, value])
+                self.pace(n)
+        partitions = {}
+        for r in range(reduces):
+            payload = json.dumps(parts.get(r, []), separators=(",", ":")).encode()
+            self.client.set(self.keys.map_output(self.task, self.attempt, r), payload, ex=TTL_S)
+            records = len(parts.get(r, ()))
+            records_out += records
+            partitions[str(r)] = {"records": records, "bytes": len(payload)}
+            if self.fault == "kill":
+                self.die()  # after writing part of its output, which no reducer will ever read
+        return {
+            "records_in": records_in,
+            "records_out": records_out,
+            "bytes_out": sum(p["bytes"] for p in partitions.values()),
+            "partitions": partitions,
+        }
+
+    def run_reduce(self):
+        r = self.spec["partition"]
+        groups = defaultdict(list)
+        records_in, read = 0, []
+        for task, attempt in self.spec["inputs"]:
+            self.check_cancelled()
+            raw = self.client.get(self.keys.map_output(task, attempt, r))
+            if raw is None:
+                raise RuntimeError(f"the committed output of {task} (attempt {attempt}) for partition {r} is missing")
+            pairs = json.loads(raw)
+            for key, value in pairs:
+                groups[key].append(value)
+            records_in += len(pairs)
+            read.append([task, attempt, len(pairs), len(raw)])
+        reduce = self.job.reduce
+        out = []
+        done = 0
+        for key in sorted(groups):
+            out.append([key, reduce(key, groups[key])])
+            done += 1
+            if self.slow_s and done % 50 == 0:
+                self.pace(50)
+        self.pace(done % 50)
+        payload = json.dumps(out, separators=(",", ":")).encode()
+        inputs = json.dumps(read)
+        if self.fault == "kill":
+            self.client.set(self.keys.reduce_output(r, self.attempt), payload[: len(payload) // 2], ex=TTL_S)
+            self.die()
+        with self.client.pipeline() as pipe:
+            pipe.set(self.keys.reduce_output(r, self.attempt), payload, ex=TTL_S)
+            pipe.set(self.keys.reduce_inputs(r, self.attempt), inputs, ex=TTL_S)
+            pipe.execute()
+        return {"records_in": records_in, "records_out": len(out), "bytes_out": len(payload), "read": read}
+
+
+def run_attempt(spec, client, host):
+    """Runs one attempt of a map or reduce task; returns how it ended."""
+    return Attempt(spec, client, host).run()
