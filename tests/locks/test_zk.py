@@ -9,7 +9,7 @@ import pytest
 from kazoo.client import KazooClient
 
 from apps.locks import zk_scenarios
-from apps.locks.engine.zk import READ, WRITE, ZkLockRecipe, contenders
+from apps.locks.engine.zk import READ, WRITE, LockLost, ZkLockRecipe, contenders, expire_session
 from apps.runs.registry import verdict_of
 from tests.conftest import lab_node_urls, wait_until
 from tests.engine import run_engine
@@ -196,6 +196,39 @@ def test_the_read_recipe_shares_with_kazoos_read_lock_and_excludes_its_write_loc
     reading.release()
     assert got.wait(10)
     writer.release()
+
+
+def test_a_waiter_whose_session_expires_leaves_the_queue_and_the_next_one_watches_past_it(sessions):
+    (first, second, third), path = sessions
+    holder, middle, last = (
+        ZkLockRecipe(first, path, "c1"),
+        ZkLockRecipe(second, path, "c2"),
+        ZkLockRecipe(third, path, "c3"),
+    )
+    assert holder.acquire(timeout=10)
+    outcome = {}
+
+    def take(recipe):
+        try:
+            recipe.acquire(timeout=20)
+            outcome[recipe.owner] = "acquired"
+        except LockLost:
+            outcome[recipe.owner] = "lost"
+
+    threads = [threading.Thread(target=take, args=(r,), daemon=True) for r in (middle, last)]
+    threads[0].start()
+    wait_until(lambda: middle.watches == holder.node, 10, "c2 to watch c1")
+    threads[1].start()
+    wait_until(lambda: last.watches is not None, 10, "c3 to watch c2")
+    assert last.watches.startswith("c2__lock__")
+    expire_session(lab_node_urls()["zk_hosts"], second.client_id)
+    wait_until(lambda: outcome.get("c2") == "lost", 10, "c2 to find its znode gone")
+    wait_until(lambda: last.watches == holder.node, 10, "c3 to watch c1 instead")
+    assert "c3" not in outcome
+    holder.release()
+    threads[1].join(20)
+    assert outcome == {"c2": "lost", "c3": "acquired"}
+    last.release()
 
 
 @pytest.mark.parametrize(

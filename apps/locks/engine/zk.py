@@ -127,21 +127,29 @@ class ZkLockRecipe:
         prefix = f"{self.path}/{self.owner}{NODE_NAMES[self.mode]}"
         self.waits = 0
         self.observer.changing(self, None)
-        created, stat = self._call(
-            f"create -e -s {prefix}",
-            self.zk.create,
-            prefix,
-            b"",
-            ephemeral=True,
-            sequence=True,
-            makepath=True,
-            include_data=True,
-        )
+        try:
+            created, stat = self._call(
+                f"create -e -s {prefix}",
+                self.zk.create,
+                prefix,
+                b"",
+                ephemeral=True,
+                sequence=True,
+                makepath=True,
+                include_data=True,
+            )
+        except (SessionExpiredError, ConnectionLoss) as exc:
+            raise LockLost(f"the session of {self.owner} ended before its znode was created") from exc
         self.node, self.token = created.rsplit("/", 1)[1], stat.czxid
         self.observer.created(self)
         self.zk.add_listener(self._on_session)
         try:
             return self._wait_for_turn(deadline)
+        except (SessionExpiredError, ConnectionLoss) as exc:
+            # The session ended under us (kazoo opens a new one): our znode went with the old one.
+            node, self.node = self.node, None
+            self.observer.gone(self, node)
+            raise LockLost(f"{node} is gone: the session of {self.owner} expired") from exc
         finally:
             self.zk.remove_listener(self._on_session)
 
@@ -488,7 +496,10 @@ class ZkClient:
             token = recipe.acquire()
         except LockLost as exc:
             ctx.history.fail(op, error=str(exc))
+            ctx.emit("log", actor=self.name, label=f"{self.name} lost its place in the queue: {exc}")
+            self.recipe = None
             self.show("idle")
+            time.sleep(0.2)  # kazoo opens a new session; the client queues again on it
             return False
         except LockCancelled as exc:
             ctx.history.fail(op, error=str(exc))
