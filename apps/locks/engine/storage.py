@@ -28,6 +28,12 @@ import pymysql
 
 DATABASE = "locks"
 NODE = "storage"
+LOCK_WAIT_TIMEOUT = 1205  # also what FOR UPDATE NOWAIT answers when the row is locked
+DEADLOCK = 1213
+
+
+def errno(exc):
+    return exc.args[0] if isinstance(exc, pymysql.MySQLError) and exc.args else None
 
 
 class Conflict(Exception):
@@ -276,11 +282,14 @@ class StorageClient:
         return section
 
     # The counter ------------------------------------------------------------------------------
-    def read(self, row, for_update=False):
-        """(value, version) of the row; `for_update` takes its exclusive lock (inside a transaction)."""
+    def read(self, row, for_update=False, nowait=False):
+        """(value, version) of the row; `for_update` takes its exclusive lock (held to COMMIT inside
+        a transaction, released at once under autocommit); `nowait` fails with 1205 instead of waiting."""
         statement = "SELECT value, version FROM counter WHERE id = %s"
-        # FOR UPDATE: the row lock is what makes the pessimistic scheme wait; it holds until COMMIT.
-        rows = self.sql(statement + (" FOR UPDATE" if for_update else ""), (row,))
+        if for_update:
+            # FOR UPDATE: the row lock is what makes the pessimistic scheme wait for the holder.
+            statement += " FOR UPDATE NOWAIT" if nowait else " FOR UPDATE"
+        rows = self.sql(statement, (row,))
         return int(rows[0][0]), int(rows[0][1])
 
     def increment(self, row):
@@ -304,11 +313,18 @@ class StorageClient:
     def fenced_increment(self, row, token):
         """value + 1 only if `token` is above the last token the storage accepted on the row;
         returns whether it was accepted. The judgement and the write are one statement."""
+        return self._fenced(row, token, "value = value + 1", ())
+
+    def fenced_write(self, row, value, token):
+        """A write of a value the client computed, accepted only with a token above the last one."""
+        return self._fenced(row, token, "value = %s", (value,))
+
+    def _fenced(self, row, token, assignment, args):
         token = int(token)
         changed = self.sql(
-            "UPDATE counter SET value = value + 1, version = version + 1, last_token = %s"
+            f"UPDATE counter SET {assignment}, version = version + 1, last_token = %s"
             " WHERE id = %s AND (last_token IS NULL OR last_token < %s)",
-            (token, row, token),
+            (*args, token, row, token),
         )
         accepted = changed == 1
         self.sql(
@@ -319,3 +335,10 @@ class StorageClient:
         if self.emit and not accepted:
             self.emit("log", actor=NODE, label=f"rejects {self.name}'s write: token {token} is stale")
         return accepted
+
+    def set_lock_wait_timeout(self, seconds):
+        """How long a row lock request may wait before InnoDB gives up (error 1205)."""
+        self.sql("SET SESSION innodb_lock_wait_timeout = %s", (int(seconds),))
+
+    def thread_id(self):
+        return self.conn.thread_id()

@@ -1,0 +1,200 @@
+from apps.runs.registry import Fault, Invariant, Lab, Param, Scenario, register
+
+from . import checkers, zk_scenarios
+from .engine import db, leases
+
+MUTUAL_EXCLUSION = Invariant(
+    "mutual_exclusion",
+    "no two accepted critical sections overlap, by the storage server's own clock",
+    checkers.mutual_exclusion,
+)
+NO_LOST_UPDATE = Invariant(
+    "no_lost_update", "the final counter equals the increments the clients were told succeeded", checkers.no_lost_update
+)
+FENCING = Invariant(
+    "fencing_monotonic", "the fencing tokens the storage accepted are strictly increasing", checkers.fencing_monotonic
+)
+
+
+def clients_param(default=3, most=16):
+    return Param("clients", "int", default, "how many clients contend", min=1, max=most)
+
+
+def operations_param(default=10, most=1000):
+    return Param("operations", "int", default, "increments each client makes", min=1, max=most)
+
+
+def rows_params(rows=1, hot_rows=1):
+    return (
+        Param("rows", "int", rows, "rows of the counter table", min=1, max=1000),
+        Param("hot_rows", "int", hot_rows, "the rows clients write, picked among the first ones", min=1, max=1000),
+    )
+
+
+def think_param(default=2):
+    return Param("think_ms", "int", default, "time a client spends between reading and writing", min=0, max=5000)
+
+
+def ttl_param(default):
+    return Param("ttl_ms", "int", default, "the lease's time to live", min=1, max=600_000)
+
+
+def pause_past_ttl(clean):
+    """The pause must outlast the lease, or there is nothing to show."""
+    if clean["pause_ms"] <= clean["ttl_ms"]:
+        return {
+            "pause_ms": [f"must be longer than ttl_ms ({clean['ttl_ms']}) for the lease to expire during the pause"]
+        }
+    return {}
+
+
+def with_fencing(engine, fencing):
+    def run(ctx):
+        ctx.params = {**ctx.params, "fencing": fencing}
+        return engine(ctx)
+
+    run.__name__ = f"{engine.__name__}{'_fenced' if fencing else ''}"
+    return run
+
+
+def hot_rows_within_rows(clean):
+    """More hot rows than rows cannot be: a field error on hot_rows."""
+    if "hot_rows" in clean and "rows" in clean and clean["hot_rows"] > clean["rows"]:
+        return {
+            "hot_rows": [f"more hot rows ({clean['hot_rows']}) than rows ({clean['rows']}): at most {clean['rows']}"]
+        }
+    return {}
+
+
+def pause_faults(count):
+    targets = tuple(f"c{i}" for i in range(1, count + 1))
+    return (
+        Fault("pause", targets, "stop the client where it is, holding what it holds, like a GC pause"),
+        Fault("resume", targets, "let the paused client go on"),
+    )
+
+
+CLIENT_FAULTS = pause_faults(16)
+
+SCENARIOS = [
+    Scenario(
+        name="lost-update",
+        title="Read-modify-write with no lock",
+        summary="Each client reads the counter, adds one and writes it back, with nothing to keep the others "
+        "out. On the first round everyone reads before anyone writes: increments are lost, and the critical "
+        "sections overlap.",
+        engine=db.lost_update,
+        params=(clients_param(3), operations_param(5), *rows_params(), think_param(5)),
+        invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
+        expected="fail",
+        faults=CLIENT_FAULTS,
+        cross_check=hot_rows_within_rows,
+    ),
+    Scenario(
+        name="optimistic",
+        title="Optimistic locking with a version column",
+        summary="Each client reads the value and its version and writes with UPDATE ... WHERE id=%s AND "
+        "version=%s: if someone wrote in between, no row matches, and the client counts a conflict and "
+        "retries from the read. Nothing waits, nothing is lost.",
+        engine=db.optimistic,
+        params=(clients_param(3), operations_param(10), *rows_params(), think_param(2)),
+        invariants=(NO_LOST_UPDATE,),
+        faults=CLIENT_FAULTS,
+        cross_check=hot_rows_within_rows,
+    ),
+    Scenario(
+        name="pessimistic",
+        title="Pessimistic locking with SELECT ... FOR UPDATE",
+        summary="Each client opens a transaction and locks the row with SELECT ... FOR UPDATE before its "
+        "read-modify-write; the others wait on InnoDB's row lock until it commits. The lock only lives "
+        "inside a transaction: under autocommit MariaDB releases it as soon as the SELECT ends, so "
+        "it protects nothing (turn `transaction` off to see it).",
+        engine=db.pessimistic,
+        params=(
+            clients_param(3),
+            operations_param(8),
+            *rows_params(),
+            think_param(5),
+            Param("transaction", "bool", True, "lock inside BEGIN ... COMMIT (off: autocommit)"),
+        ),
+        invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
+        faults=CLIENT_FAULTS,
+        cross_check=hot_rows_within_rows,
+    ),
+    Scenario(
+        name="optimistic-vs-pessimistic",
+        title="Optimistic against pessimistic, as contention grows",
+        summary="The same increments under both schemes, for 1 to `clients` clients on 1 or `hot_rows` hot "
+        "rows: throughput, latency, and retries (optimistic) or lock waits (pessimistic) per operation, "
+        "charted against the number of clients.",
+        engine=db.contention_sweep,
+        params=(clients_param(4, most=16), operations_param(20, most=500), *rows_params(4, 4), think_param(1)),
+        invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
+        cross_check=hot_rows_within_rows,
+    ),
+    Scenario(
+        name="deadlock",
+        title="A deadlock, and InnoDB's way out",
+        summary="c1 locks row 1 then row 2; c2 locks row 2 then row 1. Each holds what the other wants: "
+        "InnoDB finds the cycle in its wait-for graph, rolls one transaction back with error 1213, and "
+        "the victim retries once the other has committed.",
+        engine=db.deadlock,
+        params=(operations_param(2, most=20),),
+        invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
+        faults=pause_faults(2),
+    ),
+    Scenario(
+        name="redis-lease",
+        title="A Redis lease",
+        summary="Clients take turns through a lease on one Redis key: SET key token NX PX ttl to acquire, and "
+        "a Lua compare-and-delete to release, so nobody deletes a lease that is no longer theirs. "
+        "While no one pauses longer than the TTL, only one client is ever inside.",
+        engine=with_fencing(leases.redis_lease, False),
+        params=(clients_param(3), operations_param(5), ttl_param(2000), think_param(5)),
+        invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
+        faults=CLIENT_FAULTS,
+    ),
+    Scenario(
+        name="redis-lease-pause",
+        title="A lease holder paused past its TTL",
+        summary="c1 holds the lease and has read the counter when it pauses (a GC pause) for longer than the "
+        "TTL. The key expires, c2 acquires it and writes; c1 resumes, still believing it holds the lease, "
+        "and writes its stale value. No fencing: two clients were inside at once and an update is lost.",
+        engine=with_fencing(leases.redis_lease_pause, False),
+        params=(ttl_param(500), Param("pause_ms", "int", 1000, "how long c1 pauses while holding", min=1, max=60_000)),
+        invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
+        expected="fail",
+        faults=pause_faults(2),
+        cross_check=pause_past_ttl,
+    ),
+    Scenario(
+        name="redis-lease-fencing",
+        title="The same pause, with fencing tokens",
+        summary="The same schedule, but each acquire hands out a token from a counter that only grows (INCR, "
+        "in the same script as the SET), and the storage accepts a write only with a token above the last "
+        "one it saw: c1's write after its pause carries an older token than c2's and is rejected.",
+        engine=with_fencing(leases.redis_lease_pause, True),
+        params=(ttl_param(500), Param("pause_ms", "int", 1000, "how long c1 pauses while holding", min=1, max=60_000)),
+        invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE, FENCING),
+        faults=pause_faults(2),
+        cross_check=pause_past_ttl,
+    ),
+]
+
+LAB = register(
+    Lab(
+        name="locks",
+        title="Distributed locks",
+        explanation=(
+            "Clients contend for a counter kept in MariaDB, and every critical section is logged with "
+            "the storage server's own clock, so a checker can see whether two clients were ever inside "
+            "at once and whether an increment was lost. Database locks come first: none at all, "
+            "optimistic (a version column), pessimistic (SELECT ... FOR UPDATE) and the deadlock "
+            "InnoDB breaks. Then leases: a Redis key with a TTL is only safe while its holder is not "
+            "paused past the TTL, which fencing tokens fix at the storage; Redlock spreads the lease "
+            "over five Redis nodes and a restarted node that forgot the key lets two clients in. "
+            "ZooKeeper's recipes queue clients as sequential znodes that each watch their predecessor."
+        ),
+        scenarios=[*SCENARIOS, *zk_scenarios.SCENARIOS],
+    )
+)
