@@ -31,13 +31,21 @@ export function tokenText(token) {
   return text.length > 10 ? `${text.slice(0, 8)}…` : text;
 }
 
+/** The run-clock span the lanes' strips cover: [from, to]. */
+export function laneSpan(slice, state) {
+  const starts = slice.clientOrder.map((c) => slice.clients[c].history[0]?.t).filter((t) => t != null);
+  const from = starts.length ? Math.min(...starts) : 0;
+  return [from, Math.max(state.t, from + 1)];
+}
+
 export function renderLanes(slice, state) {
   const box = html("div", { className: "locks-lanes", dataset: { testid: "locks-lanes" } });
   if (!slice.clientOrder.length) {
     box.append(html("p", { className: "muted small" }, "No client yet."));
     return box;
   }
-  const now = Math.max(state.t, 1);
+  // The strips start with the first client's first state, not with the run's set-up.
+  const [from, now] = laneSpan(slice, state);
   const sections = slice.sectionOrder.map((id) => slice.sections[id]);
   for (const name of slice.clientOrder) {
     const client = slice.clients[name];
@@ -51,7 +59,7 @@ export function renderLanes(slice, state) {
     if (token) who.append(html("span", { className: "locks-token", title: `token ${client.token}` }, `token ${token}`));
     lane.append(who);
 
-    lane.append(strip(client, now));
+    lane.append(strip(client, from, now));
 
     const counts = html("div", { className: "locks-lane__counts small" });
     const mine = sections.filter((s) => s.client === name);
@@ -83,7 +91,7 @@ function formatNumber(value) {
 }
 
 /** The client's states on the run's clock, from its first event to the view's time. */
-function strip(client, now) {
+function strip(client, from, now) {
   const root = svg("svg", {
     class: "locks-strip",
     viewBox: `0 0 ${STRIP_W} ${STRIP_H}`,
@@ -91,7 +99,7 @@ function strip(client, now) {
     role: "img",
     "aria-label": `${client.name}'s states over the run`,
   });
-  const x = (t) => (Math.max(0, Math.min(now, t)) / now) * STRIP_W;
+  const x = (t) => ((Math.max(from, Math.min(now, t)) - from) / (now - from)) * STRIP_W;
   root.append(svg("rect", { x: 0, y: 0, width: STRIP_W, height: STRIP_H, class: "locks-strip__bg" }));
   client.history.forEach((entry, i) => {
     const end = i + 1 < client.history.length ? client.history[i + 1].t : now;

@@ -151,9 +151,10 @@ const ZK_GAP = 16;
 const ZK_PARENT_W = 112;
 const ZK_TOP = 62;
 
+/** A sequential znode's sequence number, which orders the queue; its full name is in the tooltip. */
 function shortZnode(name) {
-  const m = /^(.*?)(\d{10})$/.exec(name || "");
-  return m ? `${m[1]}…${m[2].replace(/^0+(?=\d{3})/, "").slice(-4)}` : truncate(name || "", 14);
+  const m = /(\d{10})$/.exec(name || "");
+  return m ? m[1] : truncate(name || "", 13);
 }
 
 function zkQueue(slice, state) {

@@ -6,7 +6,7 @@
 import { registerPanel } from "../../runs/js/panels.js";
 import { formatT } from "../../runs/js/fold.js";
 import { html } from "../../runs/js/svg.js";
-import { renderLanes } from "./lanes.js";
+import { laneSpan, renderLanes } from "./lanes.js";
 import { renderLockState, setGauge } from "./lock-state.js";
 import { renderSections } from "./sections.js";
 import { apply, init, leaseLeft, overlaps } from "./slice.js";
@@ -23,6 +23,7 @@ const LEGEND = [
   ["cs", "ok", "critical section"],
   ["cs", "overlap", "overlap"],
   ["cs", "rejected", "rejected write"],
+  ["cs", "open", "still inside"],
   ["arrow", "watch", "watches"],
   ["arrow", "wait", "waits for"],
   ["arrow", "cycle", "deadlock"],
@@ -63,12 +64,17 @@ class LocksPanel {
     this.shownRev = slice.rev;
     this.shownT = state.t;
     this.lanes.replaceChildren(renderLanes(slice, state));
-    this.lanesNote.textContent = `state over the run's clock, 0 – ${formatT(state.t)}`;
-    if (!changed) return this.tick();
+    const [from, to] = laneSpan(slice, state);
+    this.lanesNote.textContent = `states on the run's clock, ${formatT(from)} – ${formatT(to)}`;
+    if (!changed) {
+      // A section still open grows with the view's time.
+      if (slice.sectionOrder.some((id) => slice.sections[id].end == null)) this.sections.replaceChildren(renderSections(slice, state.t));
+      return this.tick();
+    }
     const lock = renderLockState(slice, state);
     this.ttls = lock.ttls;
     this.lockBox.replaceChildren(lock.el);
-    this.sections.replaceChildren(renderSections(slice));
+    this.sections.replaceChildren(renderSections(slice, state.t));
     this.caption.replaceChildren(...caption(slice, state));
     this.caption.classList.toggle("is-bad", overlaps(slice, Infinity).some((p) => !p.shared));
     this.tick();

@@ -14,14 +14,20 @@ const ROW_H = 26;
 const TOP = 6;
 const AXIS_H = 24;
 
-export function renderSections(slice) {
+/** `now` is the view's time on the run's clock. */
+export function renderSections(slice, now) {
   const box = html("div", { className: "locks-block locks-sections", dataset: { testid: "locks-timeline" } });
   const sections = slice.sectionOrder.map((id) => slice.sections[id]).filter((s) => s.start != null);
   const known = sections.flatMap((s) => (s.end != null ? [s.start, s.end] : [s.start]));
   const last = known.length ? Math.max(...known) : 0;
-  const span = Math.max(last, 1);
-  // A section still open reaches a little past the latest time the storage has stamped.
-  const openEnd = last + span * 0.04;
+  const first = known.length ? Math.min(...known) : 0;
+  // A section still open runs to the view's time, on the storage's clock.
+  const anyOpen = sections.some((s) => s.end == null);
+  const storageNow = slice.storageOffset != null ? now + slice.storageOffset : last;
+  const end = anyOpen ? Math.max(last, storageNow) : last;
+  const span = Math.max(end - first, 1);
+  const openEnd = anyOpen ? end : end + span * 0.02;
+  const origin = Math.max(0, first - span * 0.02);
   const pairs = overlaps(slice, openEnd);
   const unsafe = pairs.filter((p) => !p.shared);
   const shared = pairs.filter((p) => p.shared);
@@ -53,7 +59,7 @@ export function renderSections(slice) {
   defs.append(hatch);
   root.append(defs);
 
-  const x = (ms) => LEFT + (ms / openEnd) * (WIDTH - LEFT - RIGHT);
+  const x = (ms) => LEFT + ((ms - origin) / (openEnd - origin)) * (WIDTH - LEFT - RIGHT);
   const rowOf = Object.fromEntries(clients.map((c, i) => [c, i]));
   const yOf = (client) => TOP + (rowOf[client] ?? 0) * ROW_H;
 
@@ -63,10 +69,12 @@ export function renderSections(slice) {
     root.append(svg("text", { x: LEFT - 8, y: y + ROW_H / 2 + 4, "text-anchor": "end", class: "locks-timeline__client" }, c));
   });
 
-  for (const t of ticks(openEnd)) {
+  const { step, values } = ticks(origin, openEnd);
+  for (const t of values) {
     const tx = x(t);
     root.append(svg("line", { x1: tx, x2: tx, y1: TOP, y2: height - AXIS_H + 4, class: "locks-timeline__grid" }));
-    root.append(svg("text", { x: tx, y: height - 7, "text-anchor": "middle", class: "locks-timeline__tick" }, formatT(t)));
+    const anchor = tx > WIDTH - 40 ? "end" : "middle";
+    root.append(svg("text", { x: tx, y: height - 7, "text-anchor": anchor, class: "locks-timeline__tick" }, tickText(t, step)));
   }
 
   const bad = new Set();
@@ -126,12 +134,18 @@ export function renderSections(slice) {
   return box;
 }
 
-function ticks(max) {
+function ticks(min, max) {
   const target = 8;
-  const raw = max / target;
-  const magnitude = 10 ** Math.floor(Math.log10(raw || 1));
-  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => max / s <= target) || magnitude * 10;
-  const out = [];
-  for (let t = 0; t <= max + 1e-9; t += step) out.push(Number(t.toFixed(6)));
-  return out;
+  const span = max - min;
+  const magnitude = 10 ** Math.floor(Math.log10(span / target || 1));
+  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => span / s <= target) || magnitude * 10;
+  const values = [];
+  for (let t = Math.ceil(min / step) * step; t <= max + 1e-9; t += step) values.push(Number(t.toFixed(6)));
+  return { step, values };
+}
+
+/** A tick's label, with as many decimals as the step between ticks needs. */
+function tickText(ms, step) {
+  if (step >= 1000 || ms >= 10000) return `${(ms / 1000).toFixed(step >= 1000 ? 0 : Math.max(0, Math.ceil(-Math.log10(step / 1000))))} s`;
+  return `${ms.toFixed(step >= 1 ? 0 : Math.ceil(-Math.log10(step)))} ms`;
 }

@@ -22,6 +22,9 @@ export function init() {
     sections: {}, // id -> {id, client, start, end, token, accepted, mode, seq}
     sectionOrder: [],
     storage: {}, // the storage's own counters: name -> value
+    // The storage's clock minus the run's, from the latest section stamp: where "now" is on the
+    // storage's clock, so a section still open grows while the run goes on.
+    storageOffset: null,
   };
 }
 
@@ -114,6 +117,8 @@ const STATE_APPLIERS = {
       seq: before?.seq ?? e.seq,
       endSeq: d.end_ms != null ? e.seq : null,
     };
+    const stamp = d.end_ms ?? d.start_ms;
+    if (stamp != null) slice.storageOffset = stamp - e.t;
   },
 };
 
