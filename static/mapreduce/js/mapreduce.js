@@ -62,6 +62,7 @@ function newRound(key, label) {
     phases: {}, // map, shuffle, reduce, output: name -> {state, begin, end}
     current: null,
     workerStates: {}, // name -> the worker's state in this round
+    incidents: {}, // name -> {dead: n, stalled: n, slow: bool}, what happened to the worker in this round
     tasks: {}, // id -> {task, kind, n, attempts: {attempt number: attempt}, attemptOrder: [number]}
     taskOrder: [],
     partitions: {}, // r -> {partition, records, bytes, maps: [task], readBy: [worker]}
@@ -118,6 +119,10 @@ function applyTask(slice, round, d, e) {
   for (const [k, v] of Object.entries(d)) if (v != null || !(k in attempt)) attempt[k] = v;
   attempt.attempt = key;
   attempt.backup = Boolean(d.backup || (before && before.backup));
+  attempt.history = before ? before.history : [];
+  if (attempt.history.at(-1) !== d.state) attempt.history = [...attempt.history, d.state];
+  // A worker that died reports no end: its bar ends where the coordinator gave up on it.
+  if ((d.state === "failed" || d.state === "timed_out") && attempt.lostAt == null) attempt.lostAt = e.t;
   task.attempts[key] = attempt;
   if (!before) task.attemptOrder.push(key);
   worker(slice, attempt.worker, attempt.host);
@@ -153,8 +158,12 @@ function apply(slice, e) {
   } else if (e.kind === "state" && d.type === "worker") {
     const w = worker(slice, d.worker || e.actor, d.host);
     if (w && d.state) {
+      const round = roundOf(slice, d);
+      const seen = round.incidents[w.name] || (round.incidents[w.name] = { dead: 0, stalled: 0, slow: false });
+      if (d.state === "slow") seen.slow = true;
+      else if ((d.state === "dead" || d.state === "stalled") && round.workerStates[w.name] !== d.state) seen[d.state]++;
       w.state = d.state;
-      roundOf(slice, d).workerStates[w.name] = d.state;
+      round.workerStates[w.name] = d.state;
     }
     slice.rev++;
   } else if (e.kind === "state" && d.type === "partition") {
@@ -232,6 +241,24 @@ function counterText(name, value) {
 
 const MARKS = { failed: "✕", timed_out: "◷", ignored: "⊘" };
 
+/** Where an attempt's bar ends: the worker's own end, else where the coordinator declared its worker
+ * dead, else now (still running, perhaps on a stalled worker). */
+function attemptEnd(a, now) {
+  if (a.end_ms != null) return a.end_ms;
+  if (a.state === "failed" && a.lostAt != null) return Math.max(a.lostAt, a.start_ms);
+  return Math.max(now, a.start_ms);
+}
+
+function isOpen(a) {
+  return a.end_ms == null && a.state !== "failed";
+}
+
+/** ✕, ◷ and ⊘ for each way the attempt was lost, in order (a stalled attempt is timed out, then
+ * ignored when it finally reports). */
+function marksOf(a) {
+  return (a.history || [a.state]).map((st) => MARKS[st] || "").join("");
+}
+
 function tasksOf(round, kind) {
   return round.taskOrder.map((id) => round.tasks[id]).filter((t) => t.kind === kind);
 }
@@ -246,11 +273,17 @@ function attemptsOf(round, kind) {
 }
 
 function attemptTitle(task, a) {
-  const lines = [`${task.task} (${task.kind}), attempt ${a.attempt}${a.backup ? ", a backup task" : ""}: ${String(a.state).replace("_", " ")}`];
+  const states = (a.history && a.history.length ? a.history : [a.state]).map((st) => st.replace("_", " "));
+  const lines = [`${task.task} (${task.kind}), attempt ${a.attempt}${a.backup ? ", a backup task" : ""}: ${states.join(" → ")}`];
   if (TASK_HELP[a.state]) lines.push(TASK_HELP[a.state]);
   if (a.reason) lines.push(String(a.reason));
   if (a.worker) lines.push(`on ${a.worker}${a.host ? ` (${a.host})` : ""}`);
-  if (a.start_ms != null) lines.push(`from ${formatT(a.start_ms)}${a.end_ms != null ? ` to ${formatT(a.end_ms)}, ${formatT(a.end_ms - a.start_ms)}` : ", still running"} (worker's clock)`);
+  if (a.start_ms != null) {
+    let until = ", still running";
+    if (a.end_ms != null) until = ` to ${formatT(a.end_ms)}, ${formatT(a.end_ms - a.start_ms)}`;
+    else if (a.state === "failed" && a.lostAt != null) until = `; its worker was declared dead at ${formatT(a.lostAt)}`;
+    lines.push(`from ${formatT(a.start_ms)}${until} (worker's clock)`);
+  }
   if (a.records_in) lines.push(`records in ${formatCount(a.records_in)}, out ${formatCount(a.records_out)}`);
   if (a.bytes_out) lines.push(`output ${formatBytes(a.bytes_out)}`);
   return lines.join("\n");
@@ -267,8 +300,12 @@ function chip(task, a) {
   el.append(task.task);
   if (a.attempt > 1) el.append(html("sup", {}, `#${a.attempt}`));
   if (a.backup) el.append(html("sup", { className: "mr-chip__backup" }, "B"));
-  if (MARKS[a.state]) el.append(html("span", { className: "mr-chip__mark" }, MARKS[a.state]));
+  if (marksOf(a)) el.append(html("span", { className: "mr-chip__mark" }, marksOf(a)));
   return el;
+}
+
+function times(n) {
+  return n === 1 ? "once" : n === 2 ? "twice" : `${n} times`;
 }
 
 function numeric(value) {
@@ -298,7 +335,7 @@ function packRows(items, now) {
   const ends = [];
   for (const item of items) {
     const start = item.attempt.start_ms;
-    const end = item.attempt.end_ms ?? Math.max(now, start);
+    const end = attemptEnd(item.attempt, now);
     let row = ends.findIndex((e) => e <= start + 0.01);
     if (row < 0) {
       row = ends.length;
@@ -318,7 +355,7 @@ function roundSpan(round, now) {
     for (const { attempt } of attemptsOf(round, kind)) {
       if (attempt.start_ms == null) continue;
       lo = Math.min(lo, attempt.start_ms);
-      hi = Math.max(hi, attempt.end_ms ?? now);
+      hi = Math.max(hi, attemptEnd(attempt, now));
     }
   }
   if (round.phases.map?.begin != null) lo = Math.min(lo, round.phases.map.begin);
@@ -403,10 +440,12 @@ class MapReducePanel {
   renderPhases(slice, round) {
     const items = PHASES.filter((p) => p !== "reference" || slice.phases.reference).map((name) => {
       const phase = ROUND_PHASES.has(name) ? round.phases[name] : slice.phases[name];
-      const state = !phase ? "pending" : phase.state === "end" ? "done" : "active";
+      const state = !phase ? "pending" : phase.state === "end" || slice.ended ? "done" : "active";
       const li = html("li", { className: `mr-phase mr-phase--${state}`, title: PHASE_HELP[name], dataset: { phase: name, state } });
       li.append(html("span", { className: "mr-phase__name" }, name));
-      if (phase && phase.begin != null) li.append(html("span", { className: "mr-phase__time" }, phase.end != null ? formatT(phase.end - phase.begin) : "…"));
+      if (phase && phase.begin != null && (phase.end != null || !slice.ended)) {
+        li.append(html("span", { className: "mr-phase__time" }, phase.end != null ? formatT(phase.end - phase.begin) : "…"));
+      }
       return li;
     });
     this.phaseBar.replaceChildren(...items);
@@ -431,7 +470,7 @@ class MapReducePanel {
       boxes.push(box(name, value == null ? "—" : counterText(name, value), label));
     }
     let lost = 0;
-    for (const task of [...maps, ...reduces]) lost += task.attemptOrder.filter((k) => MARKS[task.attempts[k].state]).length;
+    for (const task of [...maps, ...reduces]) lost += task.attemptOrder.filter((k) => marksOf(task.attempts[k])).length;
     if (lost) boxes.push(box("retried", String(lost), "attempts failed, timed out or ignored", "each of these tasks ran again or was already done; its output counts once"));
     const backups = [...maps, ...reduces].reduce((n, t) => n + t.attemptOrder.filter((k) => t.attempts[k].backup).length, 0);
     if (backups) boxes.push(box("backups", String(backups), "backup tasks", "speculative copies of slow tasks; whichever finishes first counts"));
@@ -439,18 +478,36 @@ class MapReducePanel {
   }
 
   renderCaption(slice, round) {
-    const states = { ...Object.fromEntries(slice.workerOrder.map((w) => [w, "up"])), ...round.workerStates };
-    const down = slice.workerOrder.filter((w) => ["dead", "stalled"].includes(states[w]));
-    const slow = slice.workerOrder.filter((w) => states[w] === "slow");
     const parts = [];
     const current = slice.current;
+    const down = slice.workerOrder.filter((w) => ["dead", "stalled"].includes(round.workerStates[w]));
     if (!current) parts.push("Waiting for the coordinator to split the input.");
-    else if (slice.ended) parts.push("The job is over.");
-    else parts.push(`Now: ${current} — ${PHASE_HELP[current] || ""}.`);
-    for (const w of down) parts.push(`${w} ${states[w] === "dead" ? "died" : "stalled"}: its unfinished tasks ran again on another worker.`);
-    if (slow.length) parts.push(`${slow.join(", ")} ${slow.length > 1 ? "are" : "is"} slow on purpose (a straggler).`);
+    else if (slice.ended) {
+      const o = round.output;
+      const ref = slice.reference;
+      let text = "The job is over";
+      if (o && ref) text += o.keys === ref.keys ? `: ${formatCount(o.keys)} keys, as many as the sequential reference` : `: ${formatCount(o.keys)} keys, the reference has ${formatCount(ref.keys)}`;
+      parts.push(`${text}.`);
+    } else parts.push(`Now: ${current} — ${PHASE_HELP[current] || ""}.`);
+    const hurt = [];
+    const slow = [];
+    for (const w of slice.workerOrder) {
+      const seen = round.incidents[w];
+      if (!seen) continue;
+      const what = [];
+      if (seen.dead) what.push(`died ${times(seen.dead)}`);
+      if (seen.stalled) what.push(`stalled ${times(seen.stalled)}`);
+      if (what.length) hurt.push(`${w} ${what.join(" and ")}`);
+      if (seen.slow) slow.push(w);
+    }
+    if (hurt.length) {
+      const one = hurt.length === 1;
+      parts.push(`${hurt.join("; ")}: ${one ? "its" : "their"} tasks were run again on a live worker, and whatever ${one ? "it" : "they"} finished late was ignored.`);
+    }
+    if (slow.length) parts.push(`${slow.join(", ")} ${slow.length > 1 ? "are" : "is"} slow on purpose (a straggler)${round.label ? `; this round has ${round.label}` : ""}.`);
     this.caption.textContent = parts.join(" ");
-    this.caption.classList.toggle("is-fault", down.length > 0);
+    this.caption.classList.toggle("is-fault", down.length > 0 && !slice.ended);
+    this.caption.classList.toggle("is-recovered", slice.ended && Object.values(round.incidents).some((x) => x.dead || x.stalled));
   }
 
   renderFlow(slice, round) {
@@ -516,6 +573,10 @@ class MapReducePanel {
       const label = html("div", { className: "mr-flow__cell mr-lane-label", dataset: name ? { worker: name } : {} });
       if (name) {
         label.append(html("strong", {}, name), " ", html("span", { className: `mr-wstate mr-wstate--${state}` }, state));
+        const seen = round.incidents[name];
+        if (seen && seen.slow && state !== "slow") label.append(" ", html("span", { className: "mr-wstate mr-wstate--slow" }, "slow"));
+        if (seen && seen.dead) label.append(" ", html("span", { className: "mr-wstate mr-wstate--dead", title: "the coordinator saw its heartbeat stop; Celery started a new process" }, `died ${times(seen.dead)}`));
+        if (seen && seen.stalled) label.append(" ", html("span", { className: "mr-wstate mr-wstate--stalled", title: "a task on it ran past the timeout" }, `stalled ${times(seen.stalled)}`));
         if (slice.workers[name].host) label.append(html("span", { className: "mr-host", title: slice.workers[name].host }, slice.workers[name].host));
       } else {
         label.append(html("span", { className: "muted" }, name === null ? "queued" : "no worker yet"));
@@ -613,7 +674,7 @@ class MapReducePanel {
     let y = top;
     for (const lane of lanes) {
       lane.y = y;
-      lane.h = lane.rows * barH + gap * 2 - 2;
+      lane.h = Math.max(34, lane.rows * barH + gap * 2 - 2);
       y += lane.h;
     }
     const height = y + 22;
@@ -625,8 +686,11 @@ class MapReducePanel {
     }
     lanes.forEach((lane, i) => {
       root.append(svg("rect", { x: 0, y: lane.y, width, height: lane.h, class: i % 2 ? "mr-gantt__lane mr-gantt__lane--odd" : "mr-gantt__lane" }));
-      const state = round.workerStates[lane.name] || "up";
-      const label = svg("text", { x: 6, y: lane.y + lane.h / 2 + 4, class: `mr-gantt__label mr-gantt__label--${state}` }, `${lane.name} · ${state}`);
+      const seen = round.incidents[lane.name] || {};
+      const state = seen.slow ? "slow" : seen.dead ? "dead" : seen.stalled ? "stalled" : "up";
+      const note = [seen.slow ? "slow" : "", seen.dead ? `died ${seen.dead}×` : "", seen.stalled ? `stalled ${seen.stalled}×` : ""].filter(Boolean).join(", ");
+      const label = svg("text", { x: 6, y: lane.y + lane.h / 2 + (note ? -2 : 4), class: `mr-gantt__label mr-gantt__label--${state}` }, lane.name);
+      if (note) label.append(svg("tspan", { x: 6, dy: 13, class: "mr-gantt__note" }, note));
       label.append(svg("title", {}, slice.workers[lane.name].host || lane.name));
       root.append(label);
     });
@@ -635,29 +699,23 @@ class MapReducePanel {
       root.append(svg("line", { x1: x(t0 + t), x2: x(t0 + t), y1: top - 4, y2: height - 18, class: "mr-gantt__grid" }));
       root.append(svg("text", { x: x(t0 + t), y: height - 5, class: "mr-gantt__tick", "text-anchor": "middle" }, `+${formatT(t)}`));
     }
-    // The shuffle, between the last map and the first reduce, shaded; phase starts as lines.
-    const sh = round.phases.shuffle;
-    if (sh && sh.begin != null) {
-      const x0 = x(sh.begin);
-      const x1 = x(sh.end ?? round.phases.reduce?.begin ?? slice.t);
-      root.append(svg("rect", { x: x0, y: top - 14, width: Math.max(2, x1 - x0), height: height - top - 4, class: "mr-gantt__shuffle" }));
-    }
+    // Where the coordinator started the maps and the reduces (the gap between is the shuffle).
     let lastLabel = -Infinity;
     let lift = false;
-    for (const name of ["map", "shuffle", "reduce"]) {
+    for (const name of ["map", "reduce"]) {
       const p = round.phases[name];
       if (!p || p.begin == null) continue;
       const px = x(p.begin);
-      if (name !== "shuffle") root.append(svg("line", { x1: px, x2: px, y1: top - 14, y2: height - 18, class: "mr-gantt__phase" }));
+      root.append(svg("line", { x1: px, x2: px, y1: top - 14, y2: height - 18, class: "mr-gantt__phase" }));
       lift = px - lastLabel < 52 ? !lift : false;
-      root.append(svg("text", { x: px + 3, y: top - (lift ? 14 : 4), class: "mr-gantt__phase-label" }, name));
+      root.append(svg("text", { x: px + 3, y: top - (lift ? 14 : 4), class: "mr-gantt__phase-label" }, `${name}s start`));
       lastLabel = px;
     }
     for (const lane of lanes) {
       for (const { task, attempt, row } of lane.items) {
         const by = lane.y + gap + row * barH;
-        const open = attempt.end_ms == null;
-        const end = open ? Math.max(slice.t, attempt.start_ms) : attempt.end_ms;
+        const open = isOpen(attempt);
+        const end = attemptEnd(attempt, slice.t);
         const x0 = x(attempt.start_ms);
         const w = Math.max(3, x(end) - x0);
         const classes = ["mr-bar", `mr-bar--${task.kind}`, `mr-bar--${attempt.state}`];
@@ -666,7 +724,7 @@ class MapReducePanel {
         const g = svg("g", { class: classes.join(" "), "data-task": task.task, "data-state": attempt.state, "data-worker": lane.name });
         g.append(svg("title", {}, attemptTitle(task, attempt)));
         g.append(svg("rect", { x: x0, y: by, width: w, height: barH - 3, rx: 3 }));
-        const mark = MARKS[attempt.state] || "";
+        const mark = marksOf(attempt);
         const text = `${task.task}${attempt.attempt > 1 ? `#${attempt.attempt}` : ""}${attempt.backup ? " B" : ""}${mark ? ` ${mark}` : ""}`;
         if (w > text.length * 6.6 + 6) g.append(svg("text", { x: x0 + 4, y: by + barH / 2, class: "mr-bar__text" }, text));
         else if (mark || attempt.backup) g.append(svg("text", { x: x0 + w + 2, y: by + barH / 2, class: "mr-bar__mark" }, `${attempt.backup ? "B" : ""}${mark}`));
