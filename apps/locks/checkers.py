@@ -112,3 +112,34 @@ def fencing_monotonic(ctx, result):
         "regressions": broken[:MAX_EVIDENCE],
     }
     return Check(not broken, evidence)
+
+
+def redlock_majority(ctx, result):
+    """Redlock grants the lock only with a majority of the nodes: while a majority is up some
+    attempt succeeds, and with a majority down every attempt is refused. The grants are counted
+    again from the critical sections the storage logged."""
+    if not result or "phases" not in result:
+        return Check(None, "the run ended before its phases")
+    quorum, nodes = result["quorum"], result["nodes"]
+    broken = []
+    for phase in result["phases"]:
+        up = nodes - len(phase["down"])
+        if up >= quorum and not phase["acquired"]:
+            broken.append({"down": phase["down"], "problem": f"{up} nodes up, yet no client got the lock"})
+        if up < quorum and phase["acquired"]:
+            broken.append({"down": phase["down"], "problem": f"only {up} nodes up, yet {phase['acquired']} grants"})
+        few = [g for g in phase["grants"] if len(g["votes"]) < quorum]
+        if few:
+            broken.append({"down": phase["down"], "problem": "granted without a majority", "grants": few})
+    sections = len(_storage(ctx, result).sections())
+    granted = sum(phase["acquired"] for phase in result["phases"])
+    if sections != granted:
+        broken.append({"problem": f"{granted} grants but {sections} critical sections in the storage"})
+    evidence = {
+        "quorum": quorum,
+        "phases": [
+            {"down": ph["down"], "acquired": ph["acquired"], "refused": ph["refused"]} for ph in result["phases"]
+        ],
+        "broken": broken,
+    }
+    return Check(not broken, evidence)

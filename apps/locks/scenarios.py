@@ -11,6 +11,11 @@ MUTUAL_EXCLUSION = Invariant(
 NO_LOST_UPDATE = Invariant(
     "no_lost_update", "the final counter equals the increments the clients were told succeeded", checkers.no_lost_update
 )
+REDLOCK_MAJORITY = Invariant(
+    "redlock_majority",
+    "the lock is granted while a majority of the Redis nodes is up, and refused when it is not",
+    checkers.redlock_majority,
+)
 FENCING = Invariant(
     "fencing_monotonic", "the fencing tokens the storage accepted are strictly increasing", checkers.fencing_monotonic
 )
@@ -75,6 +80,12 @@ def pause_faults(count):
 
 
 CLIENT_FAULTS = pause_faults(16)
+REDIS_NODES = tuple(f"redis{i}" for i in range(1, 6))
+REDLOCK_FAULTS = (
+    Fault("kill", REDIS_NODES, "SIGKILL the Redis node"),
+    Fault("restart", REDIS_NODES, "start it again (it kept nothing on disk: the keys are gone)"),
+)
+REDLOCK_CLUSTER = {"redis": 5, "mariadb": 1}
 
 SCENARIOS = [
     Scenario(
@@ -178,6 +189,37 @@ SCENARIOS = [
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE, FENCING),
         faults=pause_faults(2),
         cross_check=pause_past_ttl,
+    ),
+    Scenario(
+        name="redlock",
+        title="Redlock over five Redis nodes",
+        summary="Five Redis servers of the run's own. A client holds the lock when a majority (3) accepted its "
+        "token within the validity time: the TTL minus the time the round took minus the clock drift. With "
+        "two nodes killed it still gets the lock; with three killed every attempt is refused.",
+        engine=leases.redlock_majority,
+        params=(
+            clients_param(2, most=4),
+            operations_param(2, most=20),
+            Param("attempts", "int", 3, "tries per increment before giving up", min=1, max=20),
+            ttl_param(2000),
+            think_param(5),
+        ),
+        invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE, REDLOCK_MAJORITY),
+        cluster=REDLOCK_CLUSTER,
+        faults=(*REDLOCK_FAULTS, *pause_faults(4)),
+    ),
+    Scenario(
+        name="redlock-restart",
+        title="Redlock and a node restarted without persistence",
+        summary="c1 holds the lock on redis1..redis3 (redis4 and redis5 were down). They come back, and redis3 "
+        "restarts: it kept the key only in memory and forgets it. c2 asks and gets redis3, redis4 and redis5, "
+        "a majority, while c1's validity has not run out: two clients hold the lock, and c1's write loses c2's.",
+        engine=leases.redlock_restart,
+        params=(ttl_param(10_000),),
+        invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
+        expected="fail",
+        cluster=REDLOCK_CLUSTER,
+        faults=REDLOCK_FAULTS,
     ),
 ]
 

@@ -44,7 +44,9 @@ class InnodbWaits:
     account may not read those tables (they need the PROCESS privilege), from what the clients
     themselves know: which row each one waits for, and who holds it."""
 
-    def __init__(self, ctx, storage, every_s=0.02):
+    # InnoDB refreshes the cache behind these tables only when it was not read for 100 ms: reading
+    # more often would show the same stale snapshot forever.
+    def __init__(self, ctx, storage, every_s=0.12):
         self.ctx = ctx
         self.storage = storage
         self.every_s = every_s

@@ -7,6 +7,7 @@ import time
 from .clients import Clients
 from .db import Tally, result_of, setup
 from .lease import Lease
+from .redlock import Redlock, node_client
 
 OBSERVE_EVERY_S = 0.1
 ROW = 1
@@ -161,3 +162,194 @@ def redis_lease_pause(ctx):
 
     clients.run(body)
     return result_of(storage, acknowledged, writes=outcome)
+
+
+# Redlock on the run's own Redis nodes ---------------------------------------------------------
+REDLOCK_KEY = "lock:counter"
+
+
+def _redlock_urls(ctx):
+    cluster = getattr(ctx.nodes, "cluster", None)
+    names = [n for n in getattr(ctx.nodes, "names", ()) if n.startswith("redis")]
+    if cluster is None or len(names) < 3:
+        raise ValueError("Redlock runs on dedicated Redis nodes (redis1..redis5) started for the run")
+    return {n: cluster.node(n).url for n in names}
+
+
+def _redlock(ctx, urls, name, ttl_ms, holders):
+    return Redlock(
+        {n: node_client(url) for n, url in urls.items()},
+        REDLOCK_KEY,
+        ttl_ms,
+        emit=ctx.emit,
+        holder=name,
+        clock=lambda: ctx.clock,
+        holders=holders,
+    )
+
+
+def _close(lock):
+    for client in lock.nodes.values():
+        client.close()
+
+
+def redlock_majority(ctx):
+    """Clients take the Redlock with all five nodes up, then with two killed (three still make a
+    majority), then with three killed (two cannot): every attempt is refused. The killed nodes are
+    SIGKILLed for real, and restarted at the end."""
+    p = ctx.params
+    urls = _redlock_urls(ctx)
+    storage = setup(ctx, 1)
+    clients = Clients(ctx, p["clients"], lock=REDLOCK_KEY)
+    holders, acknowledged = {}, Tally()
+    quorum = len(urls) // 2 + 1
+    names = list(urls)
+    plan = [(), tuple(names[: len(names) - quorum]), (names[len(names) - quorum],)]
+    down, phases = [], []
+    for kill in plan:
+        for node in kill:
+            ctx.fault("kill", node)
+            down.append(node)
+        ctx.emit(
+            "phase",
+            actor="redis",
+            label=f"{len(urls) - len(down)} of {len(urls)} nodes up (quorum {quorum})",
+            data={"phase": f"{len(down)} down", "down": list(down)},
+        )
+        phase = {"down": list(down), "acquired": 0, "refused": 0, "grants": []}
+        phases.append(phase)
+
+        def body(name, rng, phase=phase):
+            lock = _redlock(ctx, urls, name, p["ttl_ms"], holders)
+            sc = storage.client(name)
+            try:
+                for _ in range(p["operations"]):
+                    ctx.step()
+                    clients.gate(name)
+                    for _attempt in range(p["attempts"]):
+                        clients.state(name, "acquiring", lock=REDLOCK_KEY)
+                        grant = lock.acquire()
+                        if grant.token is None:
+                            phase["refused"] += 1
+                            clients.count(name, "retries")
+                            clients.state(name, "waiting", lock=REDLOCK_KEY, votes=grant.votes)
+                            clients.sleep(name, rng.uniform(0.02, 0.08))  # apart, so split votes end
+                            continue
+                        phase["acquired"] += 1
+                        phase["grants"].append({"client": name, "votes": grant.votes, "validity_ms": grant.validity_ms})
+                        clients.count(name, "acquired")
+                        clients.state(name, "holding", grant.token, lock=REDLOCK_KEY, votes=grant.votes)
+                        cs = sc.enter(1, grant.token)
+                        value, _ = sc.read(1)
+                        clients.sleep(name, p["think_ms"] / 1000.0, grant.token)
+                        sc.write(1, value + 1)
+                        sc.leave(cs)
+                        acknowledged.add()
+                        lock.release(grant)
+                        clients.state(name, "idle", lock=REDLOCK_KEY)
+                        break
+            finally:
+                sc.close()
+                _close(lock)
+            clients.state(name, "done", lock=REDLOCK_KEY)
+
+        clients.run(body)
+    for node in down:
+        ctx.fault("restart", node)
+    return result_of(storage, acknowledged, phases=phases, quorum=quorum, nodes=len(urls))
+
+
+def redlock_restart(ctx):
+    """c1 holds the Redlock on redis1..redis3 (redis4 and redis5 are down when it asks). redis4 and
+    redis5 come back, and redis3 restarts: it kept the key only in memory, so it comes back
+    without it. c2 now gets redis3, redis4 and redis5, a majority, while c1's validity still runs:
+    both hold the lock, and c1's write after c2's loses c2's update."""
+    p = ctx.params
+    urls = _redlock_urls(ctx)
+    names = list(urls)
+    quorum = len(names) // 2 + 1
+    storage = setup(ctx, 1)
+    clients = Clients(ctx, 2, lock=REDLOCK_KEY)
+    holders, acknowledged = {}, Tally()
+    restarted = names[quorum - 1]
+    absent = names[quorum:]
+    locks = {name: _redlock(ctx, urls, name, p["ttl_ms"], holders) for name in clients.names}
+    sc = {name: storage.client(name) for name in clients.names}
+    try:
+        # Without persistence: a restarted node comes back with none of the keys it had.
+        for node, url in urls.items():
+            admin = node_client(url)
+            try:
+                _, ms = _timed(admin.config_set, "appendonly", "no")
+            finally:
+                admin.close()
+            ctx.emit(
+                "cmd",
+                actor="redis",
+                to=node,
+                label="CONFIG SET appendonly no",
+                data={"node": node, "command": "CONFIG SET appendonly no", "result": "OK", "ms": ms, "ok": True},
+            )
+        for node in absent:
+            ctx.fault("kill", node)
+        ctx.step()
+        clients.state("c1", "acquiring", lock=REDLOCK_KEY)
+        first = locks["c1"].acquire()
+        if first.token is None:
+            raise RuntimeError(f"c1 could not take the lock on {names[:quorum]}: {first.errors or first.votes}")
+        clients.state("c1", "holding", first.token, lock=REDLOCK_KEY, votes=first.votes)
+        cs1 = sc["c1"].enter(1, first.token)
+        value1, _ = sc["c1"].read(1)
+        for node in absent:
+            ctx.fault("restart", node)
+        ctx.step()
+        ctx.fault("restart", restarted)
+        locks["c2"].observe(restarted)  # the key is gone from the restarted node
+        ctx.step()
+        clients.state("c2", "acquiring", lock=REDLOCK_KEY)
+        second = locks["c2"].acquire()
+        c1_left = round(first.remaining_ms(), 1)
+        both = second.token is not None and c1_left > 0
+        if second.token is not None:
+            clients.state("c2", "holding", second.token, lock=REDLOCK_KEY, votes=second.votes)
+            ctx.emit(
+                "log",
+                actor="redis",
+                label=f"c2 holds the lock on {', '.join(second.votes)} while c1 holds it on {', '.join(first.votes)} "
+                f"with {c1_left} ms of validity left",
+            )
+            cs2 = sc["c2"].enter(1, second.token)
+            value2, _ = sc["c2"].read(1)
+            sc["c2"].write(1, value2 + 1)
+            sc["c2"].leave(cs2)
+            acknowledged.add()
+            locks["c2"].release(second)
+            clients.state("c2", "done", lock=REDLOCK_KEY)
+        else:
+            clients.state("c2", "waiting", lock=REDLOCK_KEY, votes=second.votes)
+        ctx.step()
+        # c1 checks its validity before writing, as a careful client does: it still has time.
+        if first.remaining_ms() > 0:
+            sc["c1"].write(1, value1 + 1)
+            acknowledged.add()
+        sc["c1"].leave(cs1)
+        locks["c1"].release(first)
+        clients.state("c1", "done", lock=REDLOCK_KEY)
+    finally:
+        for name in clients.names:
+            sc[name].close()
+            _close(locks[name])
+    return result_of(
+        storage,
+        acknowledged,
+        first={"votes": first.votes, "validity_ms": first.validity_ms},
+        second={"votes": second.votes, "granted": second.token is not None},
+        both_held=both,
+        restarted=restarted,
+    )
+
+
+def _timed(fn, *args):
+    began = time.perf_counter()
+    result = fn(*args)
+    return result, round((time.perf_counter() - began) * 1000.0, 3)
