@@ -10,6 +10,7 @@ from .engine.coordinator import read_committed_output
 from .engine.worker import Keys
 
 MISSING = "(missing)"
+TOO_SHORT_MS = 15.0
 
 
 def _short(value):
@@ -155,7 +156,20 @@ def workers_ran_in_parallel(ctx, result):
                 for a in t["attempts"]
                 if a["start_ms"] is not None and a["end_ms"] is not None
             ]
+            if len({w for _, _, w, _ in intervals}) < 2:
+                # e.g. every reduce went to the fast worker while the other finished a cancelled copy
+                entry[kind] = {"reason": f"every {kind} task ran on one worker", "intervals": intervals[:12]}
+                continue
             found = _overlap(intervals)
+            longest = max(e - s for s, e, _, _ in intervals)
+            if found is None and longest < TOO_SHORT_MS:
+                # Tasks this short end before a task sent at the same moment to another worker
+                # has started: their timing says nothing either way.
+                entry[kind] = {
+                    "reason": f"{kind} tasks took at most {longest:.1f} ms: too short to tell",
+                    "intervals": intervals[:12],
+                }
+                continue
             entry[kind] = found or {"overlap": None, "intervals": intervals[:12]}
             verdicts.append(found is not None)
         rounds.append(entry)

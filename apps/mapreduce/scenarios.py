@@ -151,7 +151,7 @@ LAB = register(
                     Param(
                         "pattern",
                         "str",
-                        r"\bdef __\w+__\(self\)",
+                        r"\bself\.\w+ = ",
                         f"a Python regular expression (at most {PATTERN_MAX} characters)",
                     ),
                 ),
@@ -191,7 +191,7 @@ LAB = register(
                 size_limit=300_000,
                 extra=(
                     Param(
-                        "slow_ms_per_record", "float", 0.4, "how long the slow worker sleeps per record", min=0, max=50
+                        "slow_ms_per_record", "float", 1.0, "how long the slow worker sleeps per record", min=0, max=50
                     ),
                 ),
             ),

@@ -44,8 +44,9 @@ def direct_queue(host):
 
 
 class CeleryDispatcher:
-    def __init__(self, app=None, timeout=1.0):
+    def __init__(self, app=None, timeout=1.0, queue=QUEUE):
         self.app = app or current_app
+        self.queue = queue
         self.timeout = timeout
         self.queues = {}
 
@@ -53,7 +54,7 @@ class CeleryDispatcher:
         """The hostnames of the running workers that consume the mapreduce queue."""
         replies = self.app.control.inspect(timeout=self.timeout).active_queues() or {}
         self.queues = {host: {q.get("name") for q in queues or ()} for host, queues in replies.items()}
-        return sorted(host for host, names in self.queues.items() if QUEUE in names)
+        return sorted(host for host, names in self.queues.items() if self.queue in names)
 
     def prepare(self, hosts):
         """Makes each worker consume its own queue too, so that a task goes to the worker chosen."""

@@ -48,6 +48,7 @@ class Attempt:
         self.state = "sent"
         self.sent = time.monotonic()
         self.started = None
+        self.pid = None  # the worker process running it, from its own report
         self.w_start = self.w_end = None
         self.report = {}
 
@@ -110,6 +111,7 @@ class Round:
                 records_in=a.report.get("records_in", 0) if a else 0,
                 records_out=a.report.get("records_out", 0) if a else 0,
                 bytes_out=a.report.get("bytes_out", 0) if a else 0,
+                pid=a.pid if a else None,
                 **extra,
             ),
         )
@@ -227,6 +229,7 @@ class Round:
         if a is None:
             return
         task, worker, state = a.task, a.worker, rep["state"]
+        a.pid = rep.get("pid", a.pid)
         a.w_start = rep.get("start", a.w_start)
         a.w_end = rep.get("end", a.w_end)
         if state == "started":
@@ -375,10 +378,14 @@ class Round:
         return sorted(free, key=lambda w: (w.state == "dead", w.name))
 
     def schedule(self):
+        sent = []
         for worker in self.free_workers():
             if not self.pending:
                 break
-            self.dispatch(self.pending.popleft(), worker, backup=False)
+            sent.append(self.dispatch(self.pending.popleft(), worker, backup=False))
+        # Recorded once the whole wave is out, so the workers start it as close together as they can.
+        for a in sent:
+            self.emit_task(a.task, a, "in_progress")
         if self.backup and not self.pending:
             self.launch_backups()
 
@@ -404,7 +411,8 @@ class Round:
         for worker in self.free_workers():
             if not candidates:
                 break
-            self.dispatch(candidates.pop(0), worker, backup=True)
+            a = self.dispatch(candidates.pop(0), worker, backup=True)
+            self.emit_task(a.task, a, "in_progress")
 
     def dispatch(self, task, worker, backup):
         self.ctx.step()
@@ -427,7 +435,7 @@ class Round:
         if worker.name == self.slow_worker:
             spec["slow_ms_per_record"] = self.slow_ms
         self.co.dispatcher.send(worker.host, spec)
-        self.emit_task(task, a, "in_progress")
+        return a
 
     def drain(self):
         """Waits for attempts still out (duplicates, stalled ones) to end, so none writes after the
@@ -651,6 +659,7 @@ def summarise(rnd, elapsed_ms):
             "worker": a.worker.name,
             "backup": a.backup,
             "fault": a.fault,
+            "pid": a.pid,
             "start_ms": rnd.co.run_ms(a.w_start) if a.w_start else None,
             "end_ms": rnd.co.run_ms(a.w_end) if a.w_end else None,
             "records_in": a.report.get("records_in", 0),

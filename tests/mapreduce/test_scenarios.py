@@ -1,0 +1,159 @@
+"""Every MapReduce scenario on two real Celery workers and the real lab Redis, with small inputs:
+its verdict, and the events the run page is drawn from."""
+
+import json
+import os
+from collections import Counter, defaultdict
+
+import pytest
+
+from apps.mapreduce.engine import coordinator
+from apps.mapreduce.tasks import CeleryDispatcher
+from apps.runs.registry import Scenario, get_scenario
+from tests.conftest import lab_node_urls
+from tests.engine import run_engine
+
+SMALL = {"size_limit": 1_500_000, "maps": 4, "reduces": 2}
+
+
+def run(name, **params):
+    scenario = get_scenario("mapreduce", name)
+    ctx, result, checks, events = run_engine(scenario, lab_node_urls(), params={**SMALL, **params}, seed=11)
+    verdicts = {c["name"]: c["held"] for c in checks}
+    return result, checks, events, verdicts
+
+
+def states(events, type_):
+    return [e["data"] for e in events if e["kind"] == "state" and e["data"].get("type") == type_]
+
+
+def phases(events):
+    return [(e["data"]["name"], e["data"]["state"]) for e in events if e["kind"] == "phase"]
+
+
+def assert_passed(checks):
+    broken = [(c["name"], c["held"], c["evidence"]) for c in checks if c["held"] is not True]
+    assert not broken, json.dumps(broken)
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("wordcount", {}),
+        ("inverted-index", {}),
+        ("grep", {}),
+        ("log-top-urls", {"size_limit": 800_000}),
+    ],
+)
+def test_it_computes_each_job_as_its_sequential_reference_does(mapreduce_workers, name, params):
+    result, checks, events, _ = run(name, **params)
+    assert_passed(checks)
+    assert [p for p in phases(events) if p[0] in ("split", "map", "reduce", "output", "reference")] == [
+        ("split", "begin"),
+        ("split", "end"),
+        ("map", "begin"),
+        ("map", "end"),
+        ("reduce", "begin"),
+        ("reduce", "end"),
+        ("output", "begin"),
+        ("output", "end"),
+        ("reference", "begin"),
+        ("reference", "end"),
+    ]
+    splits = states(events, "split")
+    assert [s["split"] for s in splits] == [0, 1, 2, 3]
+    assert sum(s["records"] for s in splits) == states(events, "output")[0]["lines"]
+    # Tasks go idle -> in progress -> completed, each on a worker named w1 or w2, with its host.
+    final = {}
+    for t in states(events, "task"):
+        final[t["task"]] = t
+    assert sorted(final) == ["m0", "m1", "m2", "m3", "r0", "r1"]
+    for t in final.values():
+        assert t["state"] == "completed" and t["worker"] in ("w1", "w2") and "@" in t["host"]
+        assert t["start_ms"] <= t["end_ms"]
+    # The partitions the panel fills add up to what the reducers read.
+    shuffled = sum(p["records"] for p in states(events, "partition"))
+    assert shuffled == checks[1]["evidence"]["rounds"][0]["records_shuffled"]
+    output = states(events, "output")[0]
+    assert output["job"] == result["job"] and output["keys"] == len(result["reference"])
+    values = [v for _, v in output["top"]]
+    assert 0 < len(values) <= 20 and values == sorted(values, reverse=True)
+    counters = {e["data"]["name"] for e in events if e["kind"] == "metric"}
+    assert {"records_in", "records_out", "bytes_shuffled", "elapsed_ms"} <= counters
+
+
+def test_it_shuffles_fewer_bytes_with_a_combiner_and_shows_both(mapreduce_workers):
+    result, checks, events, _ = run("no-combiner")
+    assert_passed(checks)
+    (comparison,) = states(events, "comparison")
+    with_it, without = (row["value"] for row in comparison["rows"])
+    assert 0 < with_it < without
+    metrics = {e["data"]["name"]: e["data"]["value"] for e in events if e["kind"] == "metric"}
+    assert metrics["bytes_shuffled_no_combiner"] == without
+    assert [r["label"] for r in result["rounds"]] == ["combiner on", "combiner off"]
+
+
+def test_it_runs_backup_copies_of_a_stragglers_tasks_and_reports_both_times(mapreduce_workers):
+    result, checks, events, _ = run("straggler", size_limit=300_000, maps=6, reduces=2)
+    assert_passed(checks)
+    slow = {w["worker"] for w in states(events, "worker") if w["state"] == "slow"}
+    assert len(slow) == 1
+    tasks = states(events, "task")
+    assert not any(t["backup"] for t in tasks if t.get("round") == 1)
+    backups = [t for t in tasks if t.get("round") == 2 and t["backup"]]
+    assert backups and all(t["worker"] not in slow for t in backups)
+    # Each backed-up task ends with one attempt completed and the other ignored.
+    by_task = defaultdict(dict)
+    for t in tasks:
+        if t.get("round") == 2 and t["state"] in ("completed", "ignored"):
+            by_task[t["task"]][t["attempt"]] = t["state"]
+    for task in {t["task"] for t in backups}:
+        assert sorted(by_task[task].values()) == ["completed", "ignored"], by_task[task]
+    (comparison,) = states(events, "comparison")
+    assert [r["label"] for r in comparison["rows"]] == ["backup tasks off", "backup tasks on"]
+    metrics = {e["data"]["name"] for e in events if e["kind"] == "metric"}
+    assert {"elapsed_ms_backup_off", "elapsed_ms_backup_on"} <= metrics
+
+
+def test_it_reruns_the_tasks_of_a_killed_worker_process_and_the_output_is_still_right(mapreduce_workers):
+    result, checks, events, _ = run("worker-crash", task_timeout_ms=2000, kill_percent=30, stall_percent=0)
+    assert_passed(checks)
+    tasks = states(events, "task")
+    failed = [t for t in tasks if t["state"] == "failed"]
+    assert failed, "no attempt was killed"
+    for f in failed:
+        # The process really died: SIGKILLed, not a Python exception.
+        with pytest.raises(ProcessLookupError):
+            os.kill(f["pid"], 0)
+        again = [t for t in tasks if t["task"] == f["task"] and t["attempt"] == 2 and t["state"] == "completed"]
+        assert again, f"{f['task']} was not run again"
+    dead = [w for w in states(events, "worker") if w["state"] == "dead"]
+    assert {w["worker"] for w in dead} == {f["worker"] for f in failed}
+    # The killed attempt wrote part of its output, but only committed attempts were read.
+    rounds = checks[1]["evidence"]["rounds"][0]
+    assert set(rounds["rerun"]) >= {f["task"] for f in failed}
+
+
+def test_a_stalled_attempt_times_out_is_rerun_and_its_late_output_is_ignored(mapreduce_workers):
+    result, checks, events, _ = run("worker-crash", task_timeout_ms=1500, kill_percent=0, stall_percent=40)
+    assert_passed(checks)
+    tasks = states(events, "task")
+    timed_out = [t for t in tasks if t["state"] == "timed_out"]
+    assert timed_out
+    for t in timed_out:
+        ends = Counter(x["state"] for x in tasks if x["task"] == t["task"] and x["state"] in ("completed", "ignored"))
+        assert ends == {"completed": 1, "ignored": 1}, ends
+    assert any(w["state"] == "stalled" for w in states(events, "worker"))
+
+
+def test_a_run_with_no_mapreduce_worker_errors_saying_how_to_start_them(mapreduce_workers):
+    wordcount = get_scenario("mapreduce", "wordcount")
+    nobody = Scenario(
+        name="wordcount-elsewhere",
+        title="",
+        summary="",
+        params=wordcount.params,
+        engine=lambda ctx: coordinator.run(ctx, CeleryDispatcher(queue="mapreduce-nobody"), job_name="wordcount"),
+    )
+    with pytest.raises(coordinator.NoWorkersError, match=r"no MapReduce workers are running; start them with `celery"):
+        run_engine(nobody, lab_node_urls(), params=SMALL)
