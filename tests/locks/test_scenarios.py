@@ -3,6 +3,8 @@ verdict and evidence read back from the storage by the checkers."""
 
 import pytest
 
+from apps.locks import checkers
+from apps.locks.engine.storage import Section
 from apps.runs.registry import get_scenario, verdict_of
 from tests.conftest import lab_node_urls
 from tests.engine import run_engine
@@ -21,6 +23,15 @@ def metrics(events, name):
     return [e["data"] for e in events if e["kind"] == "metric" and e["data"]["name"] == name]
 
 
+def fold_sections(events):
+    """The critical sections as the page folds them from `cs` events: the last event of each id."""
+    sections = {}
+    for data in states(events, "cs"):
+        fields = {k: data[k] for k in ("id", "client", "row", "token", "start_ms", "end_ms", "accepted", "mode")}
+        sections[data["id"]] = Section(**fields)
+    return list(sections.values())
+
+
 def test_lost_update_loses_increments_and_its_sections_overlap():
     result, checks, events = run("lost-update", {"clients": 3, "operations": 2})
     assert verdict_of(list(checks.values())) == "fail"
@@ -29,6 +40,11 @@ def test_lost_update_loses_increments_and_its_sections_overlap():
     pairs = checks["mutual_exclusion"]["evidence"]["pairs"]
     assert pairs and all(p["first"]["client"] != p["second"]["client"] for p in pairs)
     assert all(p["second"]["start_ms"] < p["first"]["end_ms"] for p in pairs)
+    # The events a viewer folds show the same overlaps the checker read from the storage's rows.
+    folded = checkers.overlaps(fold_sections(events))
+    assert len(folded) == checks["mutual_exclusion"]["evidence"]["overlapping"]
+    assert {(a.id, b.id) for a, b in folded} >= {(p["first"]["id"], p["second"]["id"]) for p in pairs}
+    assert len(fold_sections(events)) == checks["mutual_exclusion"]["evidence"]["sections"] == 6
 
 
 def test_optimistic_counts_its_conflicts_and_loses_nothing():

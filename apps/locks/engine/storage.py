@@ -61,6 +61,7 @@ class Section:
             "token": self.token,
             "accepted": self.accepted,
             "mode": self.mode,
+            "row": self.row,
         }
 
 
