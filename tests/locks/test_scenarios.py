@@ -5,6 +5,7 @@ import pytest
 
 from apps.locks import checkers
 from apps.locks.engine.storage import Section
+from apps.runs.context import RunStopped
 from apps.runs.registry import get_scenario, verdict_of
 from tests.conftest import lab_node_urls
 from tests.engine import run_engine
@@ -160,3 +161,20 @@ def test_an_instructor_pauses_a_client_where_it_is_and_resumes_it():
     c2 = [s["state"] for s in states(events, "client") if s["client"] == "c2"]
     assert c2.count("paused") == 1 and c2[-1] == "done"
     assert result["acquired"] == 4
+
+
+class StopAfter:
+    def __init__(self, polls):
+        self.polls, self.left = 0, polls
+
+    def poll(self):
+        self.polls += 1
+        return [{"action": "stop", "by": "charlie"}] if self.polls == self.left else []
+
+    def wait(self, timeout):
+        return None
+
+
+def test_a_stopped_run_ends_every_client_waiting_or_holding():
+    with pytest.raises(RunStopped, match="stopped by charlie"):
+        run("redis-lease", {"clients": 4, "operations": 50, "think_ms": 20}, control=StopAfter(6))

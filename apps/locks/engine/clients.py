@@ -91,13 +91,14 @@ class Clients:
         self.ctx.step()
 
     def sleep(self, name, seconds, token=None):
-        """A pause in the client's own code (a GC pause): it holds what it holds, and stops early
-        only when the run is stopped."""
+        """Time spent in the client's own code (thinking, or a GC pause): it holds what it holds,
+        and stops early only when the run is stopped. No step boundary here: pausing the whole run
+        to watch it must not stretch a critical section past a lease's TTL (an instructor's pause
+        of this client, at the gate, does that on purpose)."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             if self.ctx.cancelled.wait(min(left, 0.05)):
                 break
-            self.poll()
             self.gate(name, token)
 
     # Threads ---------------------------------------------------------------------------------
