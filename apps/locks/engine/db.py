@@ -53,7 +53,6 @@ class InnodbWaits:
         self.threads = {}  # connection thread id -> client
         self.holding = {}  # row -> client
         self.waiting = {}  # client -> row
-        self.seen = set()  # (waiting, blocking, row) pairs already counted
         self.source = "information_schema"
         self._last = None
         self._lock = threading.Lock()
@@ -143,8 +142,6 @@ class InnodbWaits:
             if waits == self._last:
                 return
             self._last = waits
-            fresh = [w for w in waits if (w["waiting"], w["blocking"], w["row"]) not in self.seen]
-            self.seen.update((w["waiting"], w["blocking"], w["row"]) for w in fresh)
         text = ", ".join(f"{w['waiting']} waits for {w['blocking']} (row {w['row']})" for w in waits) or "no waits"
         self.ctx.emit(
             "state", actor="mariadb", label=text, data={"type": "innodb_waits", "waits": waits, "source": self.source}
