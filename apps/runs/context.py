@@ -72,6 +72,7 @@ class RunContext:
         self._step_credits = 0
         self._stop_status = "cancelled"
         self._fault_handlers = {}  # kind -> handler(target, **options), an engine's own faults
+        self._step_lock = threading.RLock()
 
     @property
     def clock(self):
@@ -100,7 +101,13 @@ class RunContext:
             self.cancelled.set()
 
     def step(self):
-        """A step boundary: a paused run waits here, and a "step" lets it through exactly one."""
+        """A step boundary: a paused run waits here, and a "step" lets it through exactly one.
+        Engines with several threads (one per client) pass their boundaries one at a time, so a
+        paced run takes its steps at the chosen rate whichever thread takes them."""
+        with self._step_lock:
+            self._step()
+
+    def _step(self):
         self.steps += 1
         self._apply_all(self._control.poll())
         self._check_limits()

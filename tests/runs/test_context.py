@@ -145,3 +145,26 @@ def test_a_fault_kind_the_engine_did_not_register_still_needs_nodes():
     ctx.on_fault("crash", lambda target, **options: None)
     with pytest.raises(ValueError, match="no nodes"):
         ctx.fault("kill", "db1")
+
+
+def test_clients_in_threads_pass_a_paced_runs_step_boundaries_one_at_a_time():
+    import threading
+
+    ctx, _, _ = make_ctx(speed=1000)
+    errors = []
+
+    def client():
+        try:
+            for _ in range(25):
+                ctx.step()
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert ctx.steps == 100
+    assert ctx.active_clock >= 0
