@@ -3,10 +3,12 @@ each scenario's verdict, the notifications each recipe costs, and the recipe que
 kazoo's own locks."""
 
 import threading
+import time
 import uuid
 
 import pytest
 from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
 
 from apps.locks import zk_scenarios
 from apps.locks.engine.zk import READ, WRITE, LockLost, ZkLockRecipe, contenders, expire_session
@@ -145,6 +147,57 @@ def test_readers_share_the_lock_and_writers_take_it_alone():
     assert waited["c4"].startswith("c3__lock__") and waited["c3"].startswith("c2__rlock__")
     assert checks["mutual_exclusion"]["evidence"]["overlapping"] == 0
     assert checks["no_lost_update"]["evidence"]["final"] == 2
+
+
+class ExpireTheWaiter:
+    """An instructor who presses "expire c2" once c2 queues behind c1, as read from ZooKeeper."""
+
+    def __init__(self):
+        self.zk = zk_session()
+        self.lock = threading.Lock()
+        self.sent = None
+
+    def poll(self):
+        with self.lock:
+            if self.sent or not self.zk.exists("/distlab"):
+                return []
+            for run_root in self.zk.get_children("/distlab"):
+                try:
+                    queue = [z for _, z, _ in contenders(self.zk.get_children(f"/distlab/{run_root}/locks/lock"))]
+                except NoNodeError:
+                    continue
+                if len(queue) >= 2 and queue[0].startswith("c1__") and queue[1].startswith("c2__"):
+                    self.sent = queue[1]
+                    return [{"action": "fault", "kind": "expire", "target": "c2"}]
+            return []
+
+    def wait(self, timeout):
+        time.sleep(timeout)
+
+    def close(self):
+        self.zk.stop()
+        self.zk.close()
+
+
+def test_an_instructor_expiring_a_waiters_session_sends_it_to_the_back_of_the_queue():
+    control = ExpireTheWaiter()
+    try:
+        ctx, result, checks, events = run_engine(
+            scenario("zk-lock"), lab_node_urls(), {"clients": 3, "operations": 1, "hold_ms": 1000}, control=control
+        )
+    finally:
+        control.close()
+    checks = {c["name"]: c for c in checks}
+    assert verdict_of(list(checks.values())) == "pass", checks
+    fault = next(e for e in events if e["kind"] == "fault")
+    assert (fault["to"], fault["data"]["kind"], fault["data"]["znode"]) == ("c2", "expire", control.sent)
+    c2 = [op["type"] for op in ctx.history.completed("increment") if op["process"] == "c2"]
+    assert c2 == ["fail", "ok"]
+    assert checks["no_lost_update"]["evidence"]["final"] == 3
+    # c2's znode went with its session: the queue never shows it again; c2 queued anew behind.
+    later = [e["data"]["queue"] for e in of_type(events, "state", "zk_queue") if e["seq"] > fault["seq"]]
+    assert later and all(entry["znode"] != control.sent for queue in later for entry in queue)
+    assert any(entry["client"] == "c2" for queue in later for entry in queue)
 
 
 def test_the_recipe_and_kazoos_lock_exclude_each_other_and_queue_in_one_order(sessions):
