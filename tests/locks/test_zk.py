@@ -298,3 +298,24 @@ def test_a_waiter_whose_session_expires_leaves_the_queue_and_the_next_one_watche
 def test_it_rejects_bad_parameters_with_a_message_by_field(name, params, field, message):
     _, errors = scenario(name).validate(params)
     assert errors == {field: [message]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recorded_run_passes_and_leaves_no_znodes_behind():
+    from apps.runs.models import Event, Run
+    from apps.runs.registry import get_scenario
+    from apps.runs.runner import execute
+
+    params, _ = get_scenario("locks", "zk-session-expiry").validate({})
+    run = Run.objects.create(lab="locks", scenario="zk-session-expiry", params=params, seed=3, expected="pass")
+    execute(run.pk, broadcast=False)
+    run.refresh_from_db()
+    assert (run.status, run.verdict) == ("done", "pass"), run.failure_reason
+    kinds = set(Event.objects.filter(run=run).values_list("kind", flat=True))
+    assert {"cmd", "msg", "state", "fault", "metric", "op", "check", "end"} <= kinds
+    zk = zk_session()
+    try:
+        assert zk.exists(f"/distlab/run{run.pk}") is None
+    finally:
+        zk.stop()
+        zk.close()
