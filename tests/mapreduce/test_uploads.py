@@ -195,3 +195,36 @@ def test_get_lists_only_the_users_own_uploads(client, student_user, other_studen
     body = client.get(URL).json()
     assert [u["name"] for u in body["uploads"]] == ["mine.txt"]
     assert body["limit"] == uploads.limit()
+
+
+# Starting a run on an upload
+
+
+def start_run(client, token):
+    body = {"lab": "mapreduce", "scenario": "wordcount", "params": {"input": "upload", "upload": token}}
+    return client.post("/api/runs/", body, content_type="application/json")
+
+
+def test_a_run_on_another_users_upload_is_refused_on_the_upload_field(client, student_user, other_student):
+    bobs = uploads.save(other_student, "bob.txt", TEXT.encode())["token"]
+    client.force_login(student_user)
+    response = start_run(client, bobs)
+    assert response.status_code == 400
+    assert response.json() == {"params": {"upload": ["this upload belongs to another user"]}}
+
+
+def test_a_run_on_an_unknown_upload_is_refused_with_a_clear_message(client, student_user):
+    client.force_login(student_user)
+    response = start_run(client, f"{student_user.pk}-{'0' * 64}")
+    assert response.status_code == 400
+    assert response.json()["params"]["upload"][0].startswith("unknown upload")
+    response = start_run(client, "../../etc/passwd")
+    assert response.status_code == 400
+    assert response.json()["params"]["upload"][0].startswith("unknown upload")
+
+
+def test_a_run_on_ones_own_upload_is_accepted(client, student_user):
+    mine = uploads.save(student_user, "mine.txt", TEXT.encode())["token"]
+    client.force_login(student_user)
+    response = start_run(client, mine)
+    assert response.status_code == 201, response.content

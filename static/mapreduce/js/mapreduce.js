@@ -358,6 +358,7 @@ function roundSpan(round, now) {
       hi = Math.max(hi, attemptEnd(attempt, now));
     }
   }
+  if (!Number.isFinite(lo)) return null;
   if (round.phases.map?.begin != null) lo = Math.min(lo, round.phases.map.begin);
   const last = round.phases.output?.end ?? round.phases.reduce?.end;
   if (last != null) hi = Math.max(hi, last);
