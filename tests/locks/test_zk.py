@@ -76,6 +76,10 @@ def test_it_hands_the_lock_over_with_one_notification_each_and_leaves_no_znodes(
     assert queues[-1] == []
     states = {e["data"]["state"] for e in of_type(events, "state", "client")}
     assert {"acquiring", "waiting", "holding", "idle", "done"} <= states
+    acquired = {
+        e["actor"]: e["data"]["value"] for e in events if e["kind"] == "metric" and e["data"]["name"] == "acquired"
+    }
+    assert acquired == {"c1": 2, "c2": 2, "c3": 2, "c4": 2}  # each lane's counter, last value
     tokens = checks["fencing_monotonic"]["evidence"]["accepted"]
     assert tokens == sorted(tokens) and len(set(tokens)) == 8
     # The run's clean-up removed its znodes with its root.

@@ -310,6 +310,7 @@ class Board(Observer):
         self.acquisitions = 0
         self.handovers = 0  # acquisitions that had to wait for a watch first
         self.holders = set()  # the znodes that held the lock
+        self.per_client = {}  # (client, counter) -> value, shown on the client's lane
 
     # Observer ---------------------------------------------------------------------------------
     def cmd(self, recipe, command, result, ms, ok=True):
@@ -374,7 +375,7 @@ class Board(Observer):
             self.watch_of.pop(owner, None)
             if waiting:
                 self.inflight.add(owner)
-            count = self.notifications
+            count = self._count(owner, "notifications")
             data = {"type": "watch", "znode": znode, "event": "DELETED" if event.type == "DELETED" else "CHILD"}
             self.ctx.emit("msg", actor=ZOOKEEPER, to=owner, label=label, data={**data, "waiting": waiting})
             self._show()
@@ -402,6 +403,16 @@ class Board(Observer):
             self.acquisitions += 1
             self.handovers += 1 if recipe.waits else 0
             self.holders.add(recipe.node)
+            count = self._count(recipe.owner, "acquired")
+        self.ctx.emit(
+            "metric", actor=recipe.owner, label=f"acquired {count}", data={"name": "acquired", "value": count}
+        )
+
+    def _count(self, client, name):
+        """Adds one to a client's counter (under self.cond) and returns it."""
+        key = (client, name)
+        self.per_client[key] = self.per_client.get(key, 0) + 1
+        return self.per_client[key]
 
     def new_round(self):
         with self.cond:
@@ -519,7 +530,6 @@ class ZkClient:
         self.token = token
         board.acquired(recipe)
         self.show("holding", token)
-        ctx.emit("metric", actor=self.name, label="acquired", data={"name": "acquired", "value": board.acquisitions})
         if ahead is not None:
             board.wait_checked(self.run.round_size)
         board.settle()
