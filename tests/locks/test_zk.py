@@ -12,6 +12,7 @@ from kazoo.exceptions import NoNodeError
 
 from apps.locks import zk_scenarios
 from apps.locks.engine.zk import READ, WRITE, LockLost, ZkLockRecipe, contenders, expire_session
+from apps.runs.context import RunStopped
 from apps.runs.registry import verdict_of
 from tests.conftest import lab_node_urls, wait_until
 from tests.engine import run_engine
@@ -202,6 +203,24 @@ def test_an_instructor_expiring_a_waiters_session_sends_it_to_the_back_of_the_qu
     later = [e["data"]["queue"] for e in of_type(events, "state", "zk_queue") if e["seq"] > fault["seq"]]
     assert later and all(entry["znode"] != control.sent for queue in later for entry in queue)
     assert any(entry["client"] == "c2" for queue in later for entry in queue)
+
+
+class StopOnceQueued(ExpireTheWaiter):
+    """A user who presses stop while c1 holds the lock and c2 waits for it."""
+
+    def poll(self):
+        return [{"action": "stop", "by": "alice"}] if super().poll() else []
+
+
+def test_a_stopped_run_ends_every_client_and_closes_their_sessions():
+    control = StopOnceQueued()
+    try:
+        with pytest.raises(RunStopped, match="stopped by alice"):
+            run_engine(scenario("zk-lock"), lab_node_urls(), {"clients": 3, "hold_ms": 1000}, control=control)
+    finally:
+        control.close()
+    assert control.sent is not None
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("run") and "-c" in t.name]
 
 
 def test_the_recipe_and_kazoos_lock_exclude_each_other_and_queue_in_one_order(sessions):

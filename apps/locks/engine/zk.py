@@ -596,7 +596,9 @@ class ZkRun:
                 client.close()
             except Exception:  # noqa: BLE001 - a session already gone is closed enough
                 pass
-            client_state(self.ctx, client.name, "done", None, self.board.shown)
+        if exc[0] is None:
+            for client in self.clients.values():
+                client_state(self.ctx, client.name, "done", None, self.board.shown)
 
     def open(self, count):
         for i in range(1, count + 1):
@@ -647,7 +649,8 @@ class ZkRun:
                     t.join(0.5)
                 self.ctx.step()
         finally:
-            if self.ctx.cancelled.is_set():
+            if any(t.is_alive() for t in threads):  # the run stopped, or this thread failed
+                self.ctx.cancel("the run's clients were stopped", status="failed")
                 for t in threads:
                     t.join(SESSION_S)
         if errors:
