@@ -4,6 +4,7 @@
 have taken effect, and a checker must allow for both.
 """
 
+import threading
 from dataclasses import dataclass, field
 
 
@@ -30,11 +31,15 @@ class History:
     def __init__(self, ctx):
         self._ctx = ctx
         self.ops = []  # every entry: invocations and completions, in order
+        # Clients on several threads share the history: an entry's index is its place in `ops`,
+        # and its event comes in the same order.
+        self._lock = threading.Lock()
 
     def invoke(self, process, f, value=None):
-        op = Op(index=len(self.ops), process=str(process), f=f, value=value, time=self._ctx.clock)
-        self.ops.append(op.as_dict())
-        self._ctx.emit("op", actor=op.process, label=f"invoke {f} {_short(value)}".strip(), data=op.as_dict())
+        with self._lock:
+            op = Op(index=len(self.ops), process=str(process), f=f, value=value, time=self._ctx.clock)
+            self.ops.append(op.as_dict())
+            self._ctx.emit("op", actor=op.process, label=f"invoke {f} {_short(value)}".strip(), data=op.as_dict())
         return op
 
     def ok(self, op, value=None):
@@ -47,15 +52,16 @@ class History:
         return self._complete(op, "info", op.value, error)
 
     def _complete(self, op, kind, value, error=None):
-        done = {"index": len(self.ops), "type": kind, "process": op.process, "f": op.f, "value": value}
-        done["time"] = self._ctx.clock
-        done["invoke_index"] = op.index
-        if error:
-            done["error"] = str(error)
-        op.type, op.completion = kind, done
-        self.ops.append(done)
-        label = f"{kind} {op.f} {_short(value)}".strip()
-        self._ctx.emit("op", actor=op.process, label=label, data=done)
+        with self._lock:
+            done = {"index": len(self.ops), "type": kind, "process": op.process, "f": op.f, "value": value}
+            done["time"] = self._ctx.clock
+            done["invoke_index"] = op.index
+            if error:
+                done["error"] = str(error)
+            op.type, op.completion = kind, done
+            self.ops.append(done)
+            label = f"{kind} {op.f} {_short(value)}".strip()
+            self._ctx.emit("op", actor=op.process, label=label, data=done)
         return done
 
     def completed(self, f=None):

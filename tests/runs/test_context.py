@@ -115,6 +115,32 @@ def test_history_records_invocations_and_completions_as_op_events():
     assert sink.events[3]["data"]["error"] == "timeout"
 
 
+def test_clients_on_many_threads_share_one_history_with_each_entry_at_its_index():
+    import sys
+    import threading
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as they can, as under load
+    ctx, sink, _ = make_ctx()
+
+    def client(n):
+        for i in range(200):
+            ctx.history.ok(ctx.history.invoke(f"c{n}", "add", i), i)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    ctx._recorder.close()
+    assert [o["index"] for o in ctx.history.ops] == list(range(1600))
+    assert [e["data"]["index"] for e in sink.events] == list(range(1600))  # the events in the same order
+    assert all(ctx.history.ops[o["invoke_index"]]["process"] == o["process"] for o in ctx.history.completed())
+
+
 def test_an_engine_fault_goes_to_its_handler_and_is_recorded_once():
     ctx, sink, _ = make_ctx(control=ScriptedControl([{"action": "fault", "kind": "crash", "target": "coordinator"}]))
     crashes = []
