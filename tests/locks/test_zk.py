@@ -133,7 +133,7 @@ def test_an_expired_holder_loses_its_znode_and_its_stale_czxid_is_refused():
 
 
 def test_readers_share_the_lock_and_writers_take_it_alone():
-    ctx, result, checks, events = run("zk-rwlock", clients=5, writers=2, operations=1, hold_ms=100)
+    ctx, result, checks, events = run("zk-rwlock", clients=5, writers=2, operations=1, hold_ms=300)
     assert verdict_of(list(checks.values())) == "pass", checks
     assert result["modes"] == {"c1": READ, "c2": READ, "c3": WRITE, "c4": READ, "c5": WRITE}
     sections = {e["data"]["id"]: e["data"] for e in of_type(events, "state", "cs") if e["data"]["end_ms"] is not None}
