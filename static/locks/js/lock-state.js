@@ -91,10 +91,11 @@ function staleHolders(slice, leases, now) {
   const out = [];
   for (const name of slice.clientOrder) {
     const client = slice.clients[name];
-    if (client.state !== "holding" && client.state !== "paused") continue;
+    // A client paused with a token was paused while holding the lock.
+    const believes = client.state === "holding" || (client.state === "paused" && client.token != null);
+    if (!believes) continue;
     const mine = leases.filter((l) => l.holder === name && (leaseLeft(l, now) ?? 1) > 0);
-    const heldBefore = client.history.some((h) => h.state === "holding");
-    if (!heldBefore || mine.length) continue;
+    if (mine.length) continue;
     out.push(`${name} is ${client.state} and believes it holds the lock, but its lease is gone.`);
   }
   return out;
@@ -185,9 +186,7 @@ function zkQueue(slice, state) {
   const boxes = svg("g", {});
   queue.forEach((entry, i) => {
     const x = xOf[entry.znode];
-    const client = slice.clients[entry.client];
-    const holding = client?.state === "holding";
-    const role = holding ? "holding" : entry.watches ? "waiting" : "acquiring";
+    const role = znodeRole(slice, entry, xOf);
     const notified = recent && recent.to === entry.client;
     const g = svg("g", {
       class: `locks-znode locks-znode--${role}${notified ? " is-notified" : ""}`,
@@ -199,16 +198,20 @@ function zkQueue(slice, state) {
     g.append(svg("text", { x: x + 10, y: ZK_TOP + 20, class: "locks-znode__client" }, entry.client || "?"));
     if (shared) g.append(svg("text", { x: x + ZK_BOX_W - 10, y: ZK_TOP + 20, "text-anchor": "end", class: "locks-znode__mode" }, entry.mode === "read" ? "read" : "write"));
     g.append(svg("text", { x: x + 10, y: ZK_TOP + 38, class: "locks-znode__name" }, shortZnode(entry.znode)));
-    const caption = { holding: "holds the lock", waiting: "waits", acquiring: "just created" }[role];
+    const caption = {
+      holding: "holds the lock",
+      waiting: "waits",
+      notified: "its watch fired",
+      acquiring: "just created",
+      releasing: "released",
+    }[role];
     g.append(svg("text", { x: x + ZK_BOX_W / 2, y: ZK_TOP + ZK_BOX_H + 16, "text-anchor": "middle", class: "locks-znode__role" }, caption));
     g.append(svg("title", {}, `${entry.znode}: ${entry.client || "?"} ${role}${entry.watches ? `, watching ${entry.watches}` : ""}`));
     boxes.append(g);
 
-    if (!entry.watches) return;
+    if (role !== "waiting") return;
     const target = xOf[entry.watches];
-    const toParent = entry.watches.startsWith("/") || entry.watches === slice.zk?.path;
-    // A watch on a znode already deleted has fired: nothing left to point at.
-    if (target == null && !toParent) return;
+    const toParent = target == null;
     const x1 = x + ZK_BOX_W / 2;
     const x2 = toParent ? parentX + ZK_PARENT_W / 2 : target + ZK_BOX_W / 2;
     const rise = Math.min(ZK_TOP - 8, 22 + Math.abs(x1 - x2) * 0.12);
@@ -240,6 +243,18 @@ function zkQueue(slice, state) {
   }
   box.append(foot);
   return box;
+}
+
+/** What a znode's owner is doing: the client's own state, and whether what it watches is still there. */
+function znodeRole(slice, entry, xOf) {
+  const state = slice.clients[entry.client]?.state;
+  if (state === "holding") return "holding";
+  if (entry.watches) {
+    const onParent = entry.watches.startsWith("/") || entry.watches === slice.zk?.path;
+    // A watch on a znode already deleted has fired: its owner checks the children again.
+    return onParent || entry.watches in xOf ? "waiting" : "notified";
+  }
+  return state === "idle" || state === "done" ? "releasing" : "acquiring";
 }
 
 function lastSegments(path) {

@@ -12,21 +12,24 @@ import { renderSections } from "./sections.js";
 import { apply, init, leaseLeft, overlaps } from "./slice.js";
 
 const TICK_MS = 100;
+const CLIENT = /^c\d+$/;
 
+// The legend: [group, key, text, when it applies (slice) => bool].
+const always = () => true;
 const LEGEND = [
-  ["state", "idle", "idle"],
-  ["state", "acquiring", "acquiring"],
-  ["state", "waiting", "waiting"],
-  ["state", "holding", "holding"],
-  ["state", "paused", "paused"],
-  ["state", "crashed", "crashed"],
-  ["cs", "ok", "critical section"],
-  ["cs", "overlap", "overlap"],
-  ["cs", "rejected", "rejected write"],
-  ["cs", "open", "still inside"],
-  ["arrow", "watch", "watches"],
-  ["arrow", "wait", "waits for"],
-  ["arrow", "cycle", "deadlock"],
+  ["state", "idle", "idle", always],
+  ["state", "acquiring", "acquiring", always],
+  ["state", "waiting", "waiting", always],
+  ["state", "holding", "holding", always],
+  ["state", "paused", "paused", always],
+  ["state", "crashed", "crashed", always],
+  ["cs", "ok", "critical section", always],
+  ["cs", "overlap", "overlap", always],
+  ["cs", "rejected", "rejected write", (s) => s.sectionOrder.some((id) => s.sections[id].token != null)],
+  ["cs", "open", "still inside", always],
+  ["arrow", "watch", "watches", (s) => s.zk != null],
+  ["arrow", "wait", "waits for", (s) => s.waits != null || s.deadlocks.length > 0],
+  ["arrow", "cycle", "deadlock", (s) => s.deadlocks.length > 0],
 ];
 
 class LocksPanel {
@@ -44,7 +47,8 @@ class LocksPanel {
     this.sections = html("div");
     const grid = html("div", { className: "locks-grid" });
     grid.append(this.lanesBox, this.lockBox);
-    body.append(this.caption, grid, this.sections, legend());
+    this.legend = html("p", { className: "legend small locks-legend" });
+    body.append(this.caption, grid, this.sections, this.legend);
     this.shown = null;
     this.shownRev = -1;
     this.shownT = null;
@@ -52,6 +56,17 @@ class LocksPanel {
     this.viewT = 0;
     this.syncedAt = 0;
     this.timer = setInterval(() => this.tick(), TICK_MS);
+    // Scenarios declare pause buttons for every client a run may have; the run's own are shown.
+    this.runClients = new Set();
+    const count = /\bclients=(\d+)/.exec(document.getElementById("run-params")?.textContent || "");
+    for (let i = 1; count && i <= Number(count[1]); i++) this.runClients.add(`c${i}`);
+  }
+
+  showFaultsOf(clients) {
+    if (!clients.size) return;
+    for (const group of document.querySelectorAll("#faults .fault-group[data-target]")) {
+      if (CLIENT.test(group.dataset.target)) group.hidden = !clients.has(group.dataset.target);
+    }
   }
 
   sync(slice, state) {
@@ -60,6 +75,10 @@ class LocksPanel {
     // The lanes' strips grow with the view's time, so they follow every event, not only ours.
     if (slice === this.shown && slice.rev === this.shownRev && state.t === this.shownT) return;
     const changed = slice !== this.shown || slice.rev !== this.shownRev;
+    if (changed) {
+      for (const name of slice.clientOrder) this.runClients.add(name);
+      this.showFaultsOf(this.runClients);
+    }
     this.shown = slice;
     this.shownRev = slice.rev;
     this.shownT = state.t;
@@ -76,6 +95,7 @@ class LocksPanel {
     this.lockBox.replaceChildren(lock.el);
     this.sections.replaceChildren(renderSections(slice, state.t));
     this.caption.replaceChildren(...caption(slice, state));
+    this.legend.replaceChildren(...legend(slice));
     this.caption.classList.toggle("is-bad", overlaps(slice, Infinity).some((p) => !p.shared));
     this.tick();
   }
@@ -130,20 +150,21 @@ function list(names) {
   return names.length <= 1 ? names.join("") : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
 }
 
-function legend() {
-  const box = html("p", { className: "legend small locks-legend" });
+function legend(slice) {
+  const items = [];
   const groups = { state: "client:", cs: "sections:", arrow: "arrows:" };
   let group = null;
-  for (const [kind, key, text] of LEGEND) {
+  for (const [kind, key, text, applies] of LEGEND) {
+    if (!applies(slice)) continue;
     if (kind !== group) {
       group = kind;
-      box.append(html("span", { className: "locks-legend__group" }, groups[kind]));
+      items.push(html("span", { className: "locks-legend__group" }, groups[kind]));
     }
     const item = html("span", { className: "legend__item" });
     item.append(html("i", { className: `locks-swatch locks-swatch--${kind}-${key}` }), text);
-    box.append(item);
+    items.push(item);
   }
-  return box;
+  return items;
 }
 
 registerPanel({
