@@ -51,7 +51,7 @@ function init() {
     latestRound: null,
     reference: null, // {job, keys, ms}
     comparisons: [],
-    ended: false,
+    ended: null, // {status, reason} of the end event
   };
 }
 
@@ -208,7 +208,7 @@ function apply(slice, e) {
     else slice.comparisons.push(entry);
     slice.rev++;
   } else if (e.kind === "end") {
-    slice.ended = true;
+    slice.ended = { status: d.status || "done", reason: d.reason || "" };
     slice.rev++;
   }
 }
@@ -483,7 +483,9 @@ class MapReducePanel {
     const current = slice.current;
     const down = slice.workerOrder.filter((w) => ["dead", "stalled"].includes(round.workerStates[w]));
     if (!current) parts.push("Waiting for the coordinator to split the input.");
-    else if (slice.ended) {
+    else if (slice.ended && slice.ended.status !== "done") {
+      parts.push(`The run ${slice.ended.status}${slice.ended.reason ? `: ${slice.ended.reason}` : ""}.`);
+    } else if (slice.ended) {
       const o = round.output;
       const ref = slice.reference;
       let text = "The job is over";
@@ -507,7 +509,7 @@ class MapReducePanel {
     }
     if (slow.length) parts.push(`${slow.join(", ")} ${slow.length > 1 ? "are" : "is"} slow on purpose (a straggler)${round.label ? `; this round has ${round.label}` : ""}.`);
     this.caption.textContent = parts.join(" ");
-    this.caption.classList.toggle("is-fault", down.length > 0 && !slice.ended);
+    this.caption.classList.toggle("is-fault", (down.length > 0 && !slice.ended) || (slice.ended && slice.ended.status !== "done"));
     this.caption.classList.toggle("is-recovered", slice.ended && Object.values(round.incidents).some((x) => x.dead || x.stalled));
   }
 
@@ -573,8 +575,10 @@ class MapReducePanel {
       const state = name ? round.workerStates[name] || slice.workers[name].state : null;
       const label = html("div", { className: "mr-flow__cell mr-lane-label", dataset: name ? { worker: name } : {} });
       if (name) {
-        label.append(html("strong", {}, name), " ", html("span", { className: `mr-wstate mr-wstate--${state}` }, state));
         const seen = round.incidents[name];
+        label.append(html("strong", {}, name));
+        // A dead or stalled worker's state is said by its count below.
+        if (!(seen && seen[state])) label.append(" ", html("span", { className: `mr-wstate mr-wstate--${state}` }, state));
         if (seen && seen.slow && state !== "slow") label.append(" ", html("span", { className: "mr-wstate mr-wstate--slow" }, "slow"));
         if (seen && seen.dead) label.append(" ", html("span", { className: "mr-wstate mr-wstate--dead", title: "the coordinator saw its heartbeat stop; Celery started a new process" }, `died ${times(seen.dead)}`));
         if (seen && seen.stalled) label.append(" ", html("span", { className: "mr-wstate mr-wstate--stalled", title: "a task on it ran past the timeout" }, `stalled ${times(seen.stalled)}`));
@@ -662,7 +666,7 @@ class MapReducePanel {
   }
 
   ganttOf(slice, round, t0, spanMs, width, titled) {
-    const left = 104;
+    const left = 132;
     const right = 14;
     const top = titled ? 40 : 24;
     const barH = 20;
