@@ -314,9 +314,11 @@ function numeric(value) {
   return Number.isFinite(n) ? n : 0;
 }
 
-function truncateKey(key) {
+/** A key short enough for a label; a path keeps its end, where the file name is. */
+function truncateKey(key, n = 30) {
   const s = String(key);
-  return s.length > 28 ? `${s.slice(0, 27)}…` : s;
+  if (s.length <= n) return s;
+  return s.includes("/") ? `…${s.slice(s.length - n + 1)}` : `${s.slice(0, n - 1)}…`;
 }
 
 function niceTicks(lo, hi, count) {
@@ -753,7 +755,8 @@ class MapReducePanel {
       return;
     }
     const rows = o.top.slice(0, 20);
-    const labels = rows.map(([k]) => truncateKey(k)).reverse();
+    // Whole keys as the categories (two keys may share a shortened label), shortened on the axis.
+    const keys = rows.map(([k]) => String(k)).reverse();
     const values = rows.map(([, v]) => numeric(v)).reverse();
     this.plot = html("div", { className: "mr-chart", dataset: { testid: "mr-chart" } });
     this.results.replaceChildren(title, this.plot);
@@ -768,14 +771,21 @@ class MapReducePanel {
       plot_bgcolor: "#ffffff",
       font: { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12, color: "#24292f" },
       xaxis: { gridcolor: "#eaeef2", zeroline: false, rangemode: "tozero", title: { text: label, standoff: 4 } },
-      yaxis: { automargin: true, type: "category", tickfont: { family: "ui-monospace, SFMono-Regular, Menlo, monospace", size: 11 } },
+      yaxis: {
+        automargin: true,
+        type: "category",
+        tickmode: "array",
+        tickvals: keys,
+        ticktext: keys.map((k) => truncateKey(k)),
+        tickfont: { family: "ui-monospace, SFMono-Regular, Menlo, monospace", size: 11 },
+      },
       bargap: 0.22,
     };
     const trace = {
       type: "bar",
       orientation: "h",
       x: values,
-      y: labels,
+      y: keys,
       marker: { color: "#0b5cc7" },
       text: values.map((v) => formatCount(v)),
       textposition: "auto",
