@@ -98,6 +98,12 @@ def test_a_file_uploaded_from_the_lab_page_becomes_the_runs_input(
     expect(field.locator("[data-error-for=file]")).to_have_text("the file is empty")
     expect(form.locator("[data-param=input]")).to_have_value("licenses")
 
+    # Past the limit, through the real server: a clear message, not a server error.
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"word " * (21 * 1024 * 1024 // 5))
+    form.get_by_test_id("upload-wordcount").set_input_files(str(big))
+    expect(field.locator("[data-error-for=file]")).to_have_text("the file is 21 MB; the limit is 20 MB")
+
     words = tmp_path / "fruit.txt"
     words.write_text("zebrafruit apple zebrafruit\nbanana zebrafruit apple\n" * 50)
     form.get_by_test_id("upload-wordcount").set_input_files(str(words))

@@ -228,3 +228,11 @@ def test_a_run_on_ones_own_upload_is_accepted(client, student_user):
     client.force_login(student_user)
     response = start_run(client, mine)
     assert response.status_code == 201, response.content
+
+
+def test_the_mapreduce_lab_page_offers_a_file_input_beside_each_upload_field(client, student_user):
+    client.force_login(student_user)
+    page = client.get("/labs/mapreduce/").content.decode()
+    assert page.count('class="field mr-upload"') == page.count('data-field="upload"') > 0
+    assert "a UTF-8 text file up to 20 MB" in page
+    assert "mr-upload" not in client.get("/labs/transactions/").content.decode()
