@@ -390,6 +390,14 @@ class MapReducePanel {
     this.chartKey = null;
     this.plot = null;
     this.plotly = typeof window.Plotly !== "undefined" ? window.Plotly : null;
+    // The timeline is drawn to the panel's width: drawn again when that changes.
+    this.ganttWidth = 0;
+    if (typeof ResizeObserver !== "undefined") {
+      new ResizeObserver(() => {
+        const width = this.ganttBox.clientWidth;
+        if (this.shown && Math.abs(width - this.ganttWidth) > 20) this.renderGantt(this.shown);
+      }).observe(this.ganttBox);
+    }
   }
 
   sync(slice) {
@@ -623,9 +631,9 @@ class MapReducePanel {
     else {
       out.append(html("p", { className: "mr-note" }, `${o.job || "job"}: ${formatCount(o.keys)} keys`));
       const list = html("ol", { className: "mr-top" });
-      for (const [key, value] of o.top.slice(0, 6)) {
+      for (const [key, value] of o.top.slice(0, 5)) {
         const li = html("li");
-        li.append(html("code", { title: String(key) }, truncateKey(key)), " ", html("span", { className: "muted" }, formatCount(numeric(value))));
+        li.append(html("code", { title: String(key) }, truncateKey(key, 20)), " ", html("span", { className: "muted" }, formatCount(numeric(value))));
         list.append(li);
       }
       out.append(list);
@@ -646,6 +654,7 @@ class MapReducePanel {
       this.ganttBox.replaceChildren(caption, html("p", { className: "muted small" }, "No task has started on a worker yet."));
       return;
     }
+    this.ganttWidth = this.ganttBox.clientWidth;
     const width = Math.max(640, Math.round(this.ganttBox.clientWidth || this.body.clientWidth || 1100));
     // Rounds share one scale, so the longer one is drawn longer.
     const longest = Math.max(...rounds.map((x) => x.span.hi - x.span.lo));
