@@ -524,8 +524,10 @@ class MapReducePanel {
   }
 
   renderFlow(slice, round) {
-    const maps = attemptsOf(round, "map");
-    const reduces = attemptsOf(round, "reduce");
+    // A re-run queued for a task that a late attempt then completed never runs: not shown.
+    const shown = ({ task, attempt }) => attempt.worker || taskState(task) !== "completed";
+    const maps = attemptsOf(round, "map").filter(shown);
+    const reduces = attemptsOf(round, "reduce").filter(shown);
     const queued = [...maps, ...reduces].some(({ attempt }) => !attempt.worker);
     const lanes = [...(queued ? [null] : []), ...slice.workerOrder];
     if (!lanes.length) lanes.push(undefined);
