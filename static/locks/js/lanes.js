@@ -74,6 +74,7 @@ export function renderLanes(slice, state) {
     for (const [key, value] of Object.entries(client.counters)) {
       if (!(key in COUNTER_NAMES)) parts.push([formatNumber(value), key.replace(/_/g, " ")]);
     }
+    if (client.faults.length) parts.push(["⚡", client.faults.join(", "), "is-fault"]);
     for (const [value, label, tone] of parts) {
       const item = html("span", { className: `locks-count${tone ? ` ${tone}` : ""}` });
       item.append(html("b", {}, value), ` ${label}`);

@@ -23,9 +23,13 @@ export function renderLockState(slice, state) {
   if (slice.zk || slice.watches.length) el.append(zkQueue(slice, state));
   if (slice.waits || slice.deadlocks.length) el.append(waitFor(slice, state));
   if (!el.childNodes.length) {
-    const text = slice.sectionOrder.length
-      ? "No lock service in this run: the clients go straight to the storage."
-      : "No lock state yet.";
+    const conflicts = slice.clientOrder.reduce((n, c) => n + (slice.clients[c].counters.conflicts || 0), 0);
+    let text = "No lock state yet.";
+    if (conflicts || slice.clientOrder.some((c) => "conflicts" in slice.clients[c].counters)) {
+      text = `No lock is held: each write checks the row's version (UPDATE … WHERE version = %s); ${conflicts} conflict${conflicts === 1 ? "" : "s"} found so far, each retried.`;
+    } else if (slice.sectionOrder.length) {
+      text = "No lock service in this run: the clients go straight to the storage.";
+    }
     el.append(html("p", { className: "muted small locks-none", dataset: { testid: "locks-no-lock" } }, text));
   }
   return { el, ttls };
@@ -146,11 +150,11 @@ function isDown(state, name) {
 }
 
 // ZooKeeper ---------------------------------------------------------------------------------------
-const ZK_BOX_W = 100;
+const ZK_W = 580;
 const ZK_BOX_H = 48;
-const ZK_GAP = 16;
-const ZK_PARENT_W = 112;
-const ZK_TOP = 62;
+const ZK_GAP = 12;
+const ZK_PARENT_W = 96;
+const ZK_TOP = 70;
 
 /** A sequential znode's sequence number, which orders the queue; its full name is in the tooltip. */
 function shortZnode(name) {
@@ -164,7 +168,9 @@ function zkQueue(slice, state) {
   const note = `${queue.length} znode${queue.length === 1 ? "" : "s"} · ${notifications} watch notification${notifications === 1 ? "" : "s"} so far`;
   const box = block("ZooKeeper queue", "locks-zk", note);
   const shared = queue.some((q) => q.mode === "read");
-  const width = Math.max(560, ZK_PARENT_W + 24 + queue.length * (ZK_BOX_W + ZK_GAP));
+  // Boxes narrow as the queue grows, so five waiters still read at full size.
+  const boxW = Math.max(80, Math.min(104, (ZK_W - ZK_PARENT_W - 16) / Math.max(queue.length, 1) - ZK_GAP));
+  const width = Math.max(ZK_W, ZK_PARENT_W + 16 + queue.length * (boxW + ZK_GAP));
   const height = ZK_TOP + ZK_BOX_H + 30;
   const root = svg("svg", { class: "locks-zk", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "ZooKeeper lock queue" });
   root.append(arrowDefs("zk"));
@@ -180,7 +186,7 @@ function zkQueue(slice, state) {
 
   const xOf = {};
   queue.forEach((entry, i) => {
-    xOf[entry.znode] = ZK_PARENT_W + 24 + i * (ZK_BOX_W + ZK_GAP);
+    xOf[entry.znode] = ZK_PARENT_W + 16 + i * (boxW + ZK_GAP);
   });
   const arrows = svg("g", { class: "locks-zk__arrows" });
   const boxes = svg("g", {});
@@ -194,28 +200,32 @@ function zkQueue(slice, state) {
       "data-client": entry.client || "",
       "data-role": role,
     });
-    g.append(svg("rect", { x, y: ZK_TOP, width: ZK_BOX_W, height: ZK_BOX_H, rx: 6 }));
-    g.append(svg("text", { x: x + 10, y: ZK_TOP + 20, class: "locks-znode__client" }, entry.client || "?"));
-    if (shared) g.append(svg("text", { x: x + ZK_BOX_W - 10, y: ZK_TOP + 20, "text-anchor": "end", class: "locks-znode__mode" }, entry.mode === "read" ? "read" : "write"));
-    g.append(svg("text", { x: x + 10, y: ZK_TOP + 38, class: "locks-znode__name" }, shortZnode(entry.znode)));
+    g.append(svg("rect", { x, y: ZK_TOP, width: boxW, height: ZK_BOX_H, rx: 6 }));
+    g.append(svg("text", { x: x + 8, y: ZK_TOP + 20, class: "locks-znode__client" }, entry.client || "?"));
+    if (shared) g.append(svg("text", { x: x + boxW - 8, y: ZK_TOP + 20, "text-anchor": "end", class: "locks-znode__mode" }, entry.mode === "read" ? "read" : "write"));
+    g.append(svg("text", { x: x + 8, y: ZK_TOP + 38, class: "locks-znode__name" }, shortZnode(entry.znode)));
     const caption = {
       holding: "holds the lock",
       waiting: "waits",
       notified: "its watch fired",
       acquiring: "just created",
       releasing: "released",
+      paused: "owner paused",
+      crashed: "owner crashed",
     }[role];
-    g.append(svg("text", { x: x + ZK_BOX_W / 2, y: ZK_TOP + ZK_BOX_H + 16, "text-anchor": "middle", class: "locks-znode__role" }, caption));
+    g.append(svg("text", { x: x + boxW / 2, y: ZK_TOP + ZK_BOX_H + 16, "text-anchor": "middle", class: "locks-znode__role" }, caption));
     g.append(svg("title", {}, `${entry.znode}: ${entry.client || "?"} ${role}${entry.watches ? `, watching ${entry.watches}` : ""}`));
     boxes.append(g);
 
     if (role !== "waiting") return;
     const target = xOf[entry.watches];
     const toParent = target == null;
-    const x1 = x + ZK_BOX_W / 2;
-    const x2 = toParent ? parentX + ZK_PARENT_W / 2 : target + ZK_BOX_W / 2;
-    const rise = Math.min(ZK_TOP - 8, 22 + Math.abs(x1 - x2) * 0.12);
-    const path = `M ${x1} ${ZK_TOP} C ${x1} ${ZK_TOP - rise}, ${x2} ${ZK_TOP - rise}, ${x2 + (toParent ? 8 * Math.sign(x1 - x2) * (i % 3) : 0)} ${ZK_TOP - 1}`;
+    const x1 = x + boxW / 2;
+    const x2 = toParent ? parentX + ZK_PARENT_W / 2 : target + boxW / 2;
+    // Longer arcs rise higher, so arrows from several waiters to one target nest instead of crossing.
+    const rise = Math.min(ZK_TOP - 6, 16 + Math.abs(x1 - x2) * 0.09);
+    const end = toParent ? x2 + 10 * Math.min(i, 3) - 15 : x2;
+    const path = `M ${x1} ${ZK_TOP} C ${x1} ${ZK_TOP - rise}, ${end} ${ZK_TOP - rise}, ${end} ${ZK_TOP - 1}`;
     arrows.append(svg("path", {
       d: path,
       class: `locks-watch${notified ? " is-notified" : ""}`,
@@ -226,7 +236,7 @@ function zkQueue(slice, state) {
   });
   root.append(arrows, boxes);
   if (!queue.length) {
-    root.append(svg("text", { x: ZK_PARENT_W + 24, y: ZK_TOP + 28, class: "empty-note" }, "No lock znode: the lock is free."));
+    root.append(svg("text", { x: ZK_PARENT_W + 16, y: ZK_TOP + 28, class: "empty-note" }, "No lock znode: the lock is free."));
   }
   box.append(root);
 
@@ -238,10 +248,23 @@ function zkQueue(slice, state) {
   } else if (slice.watches.length) {
     const last = slice.watches.at(-1);
     foot.append(html("span", { className: "muted" }, `last watch notification: ${last.to}, ${last.label} (${formatT(last.t)})`));
-  } else {
-    foot.append(html("span", { className: "muted" }, "Each waiter watches only the znode just before its own."));
   }
-  box.append(foot);
+  const herd = queue.some((q) => q.watches && (q.watches.startsWith("/") || q.watches === slice.zk?.path));
+  const lesson = herd
+    ? "Every waiter watches the parent: each change wakes them all (the herd effect)."
+    : shared
+      ? "A reader waits only for the writer before it; a writer waits for the znode just before its own."
+      : "Each waiter watches only the znode just before its own: one notification per hand-over.";
+  box.append(foot, html("p", { className: "muted small locks-zk__lesson" }, lesson));
+  // A holder whose znode is gone (its session expired) no longer holds the lock, whatever it believes.
+  const queued = new Set(queue.map((q) => q.client));
+  for (const name of slice.clientOrder) {
+    const client = slice.clients[name];
+    const believes = client.state === "holding" || (client.state === "paused" && client.token != null);
+    if (believes && !queued.has(name) && slice.zk) {
+      box.append(html("p", { className: "locks-warn", dataset: { testid: "locks-stale" } }, `${name} is ${client.state} and believes it holds the lock, but its znode is gone.`));
+    }
+  }
   return box;
 }
 
@@ -249,6 +272,7 @@ function zkQueue(slice, state) {
 function znodeRole(slice, entry, xOf) {
   const state = slice.clients[entry.client]?.state;
   if (state === "holding") return "holding";
+  if (state === "paused" || state === "crashed") return state;
   if (entry.watches) {
     const onParent = entry.watches.startsWith("/") || entry.watches === slice.zk?.path;
     // A watch on a znode already deleted has fired: its owner checks the children again.

@@ -138,10 +138,16 @@ function caption(slice, state) {
   const lease = slice.leaseOrder.length === 1 ? slice.leases[slice.leaseOrder[0]] : null;
   const left = leaseLeft(lease, state.t);
   if (lease?.holder && left != null && left <= 0) parts.push(`Redis dropped ${lease.holder}'s key when its TTL ran out.`);
-  const out = [parts.join(" ")];
+  const rejected = slice.sectionOrder.filter((id) => slice.sections[id].accepted === false).length;
+  if (rejected) parts.push(`The storage rejected ${rejected} stale write${rejected === 1 ? "" : "s"}.`);
+  const out = [state.phase ? `${state.phase} · ${parts.join(" ")}` : parts.join(" ")];
   const unsafe = overlaps(slice, Infinity).filter((p) => !p.shared);
-  if (unsafe.length) {
-    out.push(" ", html("strong", {}, `Mutual exclusion broken: ${unsafe.length} overlapping critical section${unsafe.length === 1 ? "" : "s"}.`));
+  const proven = unsafe.filter((p) => !p.open);
+  if (proven.length) {
+    out.push(" ", html("strong", {}, `Mutual exclusion broken: ${proven.length} overlapping critical section${proven.length === 1 ? "" : "s"}.`));
+  } else if (unsafe.length) {
+    const open = [...new Set(unsafe.flatMap((p) => [p.a, p.b]).filter((x) => x.end == null).map((x) => x.client))];
+    out.push(" ", html("strong", {}, `Two clients are inside at once: ${list(open)} ${open.length === 1 ? "has" : "have"} not written yet; the storage decides.`));
   }
   return out;
 }

@@ -36,9 +36,11 @@ export function renderSections(slice, now) {
   const head = html("h3", { className: "locks-h" }, "Critical sections at the storage");
   head.append(html("span", { className: "locks-h__note" }, "x: the storage server's clock (MariaDB NOW(6))"));
   const summary = html("span", { className: "locks-sections__summary", dataset: { testid: "locks-overlaps", count: String(unsafe.length) } });
+  const pending = unsafe.filter((p) => p.open).length;
   if (unsafe.length) {
     summary.classList.add("is-bad");
-    summary.textContent = `${unsafe.length} overlap${unsafe.length === 1 ? "" : "s"}: two clients were in their critical sections at once`;
+    summary.textContent = `${unsafe.length} overlap${unsafe.length === 1 ? "" : "s"}: two clients in their critical sections at once`;
+    if (pending) summary.textContent += ` (${pending} with a section still open: its write decides)`;
   } else if (sections.length) {
     summary.textContent = `${sections.length} section${sections.length === 1 ? "" : "s"}, none overlapping${shared.length ? ` (${shared.length} shared by readers)` : ""}`;
   }
@@ -77,6 +79,9 @@ export function renderSections(slice, now) {
     root.append(svg("text", { x: tx, y: height - 7, "text-anchor": anchor, class: "locks-timeline__tick" }, tickText(t, step)));
   }
 
+  const perClient = {};
+  for (const s of sections) perClient[s.client] = (perClient[s.client] || 0) + 1;
+  const sparse = Object.values(perClient).every((n) => n <= 3);
   const bad = new Set();
   for (const p of unsafe) {
     bad.add(p.a.id);
@@ -120,6 +125,9 @@ export function renderSections(slice, now) {
     const label = status === "rejected" ? `rejected${token ? ` ${token}` : ""}` : token;
     if (label && w > label.length * 6.5 + 8) {
       g.append(svg("text", { x: x1 + 4, y: y + h - 5, class: "locks-cs__label" }, label));
+    } else if (label && sparse && x2 + label.length * 6.5 + 20 < WIDTH) {
+      // With few sections per client, a short one has its token beside it.
+      g.append(svg("text", { x: x2 + (status === "rejected" ? 16 : 4), y: y + h - 5, class: "locks-cs__label is-outside" }, label));
     }
     const what = {
       ok: "",

@@ -38,6 +38,7 @@ function clientOf(slice, name, t) {
       lock: null,
       history: [],
       counters: {},
+      faults: [],
       first: t,
     };
     slice.clients[name] = client;
@@ -131,6 +132,10 @@ export function apply(slice, e) {
     slice.watches.push({ seq: e.seq, t: e.t, to: e.to, znode: d.znode ?? null, event: d.event ?? null, label: e.label || "" });
     if (e.to && CLIENT_NAME.test(e.to)) clientOf(slice, e.to, e.t);
     slice.rev++;
+  } else if (e.kind === "fault" && CLIENT_NAME.test(e.to || "")) {
+    // What the instructor did to this client (pause, resume, expire), in order.
+    clientOf(slice, e.to, e.t).faults.push(d.kind || e.label || "fault");
+    slice.rev++;
   } else if (e.kind === "metric" && (d.x == null || d.y == null) && d.name) {
     if (CLIENT_NAME.test(e.actor)) {
       clientOf(slice, e.actor, e.t).counters[d.name] = d.value;
@@ -160,6 +165,7 @@ export function leaseLeft(lease, now) {
  * Pairs of critical sections that overlap on the storage's clock: [{a, b, from, to}]. A section
  * still open runs to `openEnd`. Writes the storage rejected (a stale fencing token) and two readers
  * of a read-write lock do not break mutual exclusion; the latter are returned with shared: true.
+ * A pair with a section still open is returned with open: true (the storage may yet reject its write).
  */
 export function overlaps(slice, openEnd) {
   const live = slice.sectionOrder
@@ -177,7 +183,7 @@ export function overlaps(slice, openEnd) {
       const from = b.start;
       const to = Math.min(aEnd, bEnd);
       if (to <= from) continue;
-      found.push({ a, b, from, to, shared: a.mode === "read" && b.mode === "read" });
+      found.push({ a, b, from, to, shared: a.mode === "read" && b.mode === "read", open: a.end == null || b.end == null });
     }
   }
   return found;
