@@ -317,7 +317,8 @@ function waitFor(slice, state) {
   const edges = waits.map((w) => ({ from: w.waiting, to: w.blocking, label: rowLabel(w), kind: "wait" }));
   if (showCycle) {
     for (const [a, b] of deadlock.edges) {
-      if (!edges.some((e) => e.from === a && e.to === b)) edges.push({ from: a, to: b, label: "", kind: "cycle" });
+      const seen = slice.waitRows[`${a}>${b}`];
+      if (!edges.some((e) => e.from === a && e.to === b)) edges.push({ from: a, to: b, label: seen ? rowLabel(seen) : "", kind: "cycle" });
       else edges.find((e) => e.from === a && e.to === b).kind = "cycle";
     }
   }
@@ -367,7 +368,8 @@ function waitFor(slice, state) {
     for (const name of names) {
       const p = pos[name];
       const victim = showCycle && deadlock.victim === name;
-      const g = svg("g", { class: `locks-wnode${victim ? " is-victim" : ""}`, "data-client": name });
+      const clientState = slice.clients[name]?.state || "unknown";
+      const g = svg("g", { class: `locks-wnode locks-wnode--${clientState}${victim ? " is-victim" : ""}`, "data-client": name });
       g.append(svg("circle", { cx: p.x, cy: p.y, r: WF_R }));
       g.append(svg("text", { x: p.x, y: p.y + 5, "text-anchor": "middle", class: "locks-wnode__name" }, name));
       if (victim) g.append(svg("text", { x: p.x, y: p.y + WF_R + 15, "text-anchor": "middle", class: "locks-wnode__victim halo" }, "✕ victim, rolled back"));

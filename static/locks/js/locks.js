@@ -48,7 +48,11 @@ class LocksPanel {
     const grid = html("div", { className: "locks-grid" });
     grid.append(this.lanesBox, this.lockBox);
     this.legend = html("p", { className: "legend small locks-legend" });
-    body.append(this.caption, grid, this.sections, this.legend);
+    this.main = html("div");
+    this.main.append(this.caption, grid, this.sections, this.legend);
+    this.empty = html("p", { className: "muted locks-empty", hidden: true, dataset: { testid: "locks-empty" } },
+      "This run records no client of its own to draw: a sweep's measurements are in the charts below.");
+    body.append(this.main, this.empty);
     this.shown = null;
     this.shownRev = -1;
     this.shownT = null;
@@ -85,6 +89,10 @@ class LocksPanel {
     this.lanes.replaceChildren(renderLanes(slice, state));
     const [from, to] = laneSpan(slice, state);
     this.lanesNote.textContent = `states on the run's clock, ${formatT(from)} – ${formatT(to)}`;
+    // A finished run with nothing for this panel (a sweep that only measures) says so in one line.
+    const nothing = state.end != null && !slice.clientOrder.length && !slice.sectionOrder.length && !slice.leaseOrder.length && !slice.zk;
+    this.main.hidden = nothing;
+    this.empty.hidden = !nothing;
     if (!changed) {
       // A section still open grows with the view's time.
       if (slice.sectionOrder.some((id) => slice.sections[id].end == null)) this.sections.replaceChildren(renderSections(slice, state.t));

@@ -19,6 +19,7 @@ export function init() {
     watches: [], // notifications: {seq, t, to, znode, event, label}
     waits: null, // the latest InnoDB lock-wait sample: {waits: [...], seq, t}
     deadlocks: [], // {edges, victim, errno, seq, t}
+    waitRows: {}, // "a>b" -> the last lock wait seen of a on b, to label a deadlock's edges
     sections: {}, // id -> {id, client, start, end, token, accepted, mode, seq}
     sectionOrder: [],
     storage: {}, // the storage's own counters: name -> value
@@ -94,6 +95,7 @@ const STATE_APPLIERS = {
 
   innodb_waits(slice, e, d) {
     slice.waits = { waits: d.waits || [], seq: e.seq, t: e.t };
+    for (const w of slice.waits.waits) slice.waitRows[`${w.waiting}>${w.blocking}`] = w;
   },
 
   wait_for(slice, e, d) {
