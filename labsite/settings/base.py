@@ -113,6 +113,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # What one user may start, and how long and how much one run may do.
 DISTLAB_RUN_QUOTA = env.int("DISTLAB_RUN_QUOTA", default=3)
+# The largest text file a user may upload as MapReduce input, in bytes.
+DISTLAB_UPLOAD_LIMIT = env.int("DISTLAB_UPLOAD_LIMIT", default=20 * 1024 * 1024)
 DISTLAB_RUN_TIME_LIMIT = env.int("DISTLAB_RUN_TIME_LIMIT", default=120)
 DISTLAB_RUN_EVENT_LIMIT = env.int("DISTLAB_RUN_EVENT_LIMIT", default=250_000)
 # Dedicated nodes (apps.cluster): where their data lives, and how many may run at once.
