@@ -155,11 +155,13 @@ def test_readers_share_the_lock_and_writers_take_it_alone():
 
 
 class ExpireTheWaiter:
-    """An instructor who presses "expire c2" once c2 queues behind c1, as read from ZooKeeper."""
+    """An instructor who presses "expire c2" once c2 waits behind c1, as read from ZooKeeper: its
+    znode is seen twice, a moment apart, while c1 (which holds for a second) is first."""
 
     def __init__(self):
         self.zk = zk_session()
         self.lock = threading.Lock()
+        self.seen = None  # (c2's znode, when first seen)
         self.sent = None
 
     def poll(self):
@@ -172,8 +174,11 @@ class ExpireTheWaiter:
                 except NoNodeError:
                     continue
                 if len(queue) >= 2 and queue[0].startswith("c1__") and queue[1].startswith("c2__"):
-                    self.sent = queue[1]
-                    return [{"action": "fault", "kind": "expire", "target": "c2"}]
+                    if self.seen is None or self.seen[0] != queue[1]:
+                        self.seen = (queue[1], time.monotonic())
+                    elif time.monotonic() - self.seen[1] > 0.3:
+                        self.sent = queue[1]
+                        return [{"action": "fault", "kind": "expire", "target": "c2"}]
             return []
 
     def wait(self, timeout):

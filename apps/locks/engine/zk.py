@@ -644,9 +644,10 @@ class ZkRun:
         try:
             if meanwhile is not None:
                 meanwhile(done)
-            while any(t.is_alive() for t in threads):
-                for t in threads:
-                    t.join(0.5)
+            # A step boundary every quarter second: an instructor's fault or a stop gets through
+            # even while every client waits on a watch.
+            while alive := [t for t in threads if t.is_alive()]:
+                alive[0].join(0.25)
                 self.ctx.step()
         finally:
             if any(t.is_alive() for t in threads):  # the run stopped, or this thread failed
