@@ -10,7 +10,8 @@ from .engine.coordinator import read_committed_output
 from .engine.worker import Keys
 
 MISSING = "(missing)"
-TOO_SHORT_MS = 15.0
+SENT_TOGETHER_MS = 50.0
+START_SKEW_MS = 100.0
 
 
 def _short(value):
@@ -128,6 +129,25 @@ def _overlap(intervals):
     return None
 
 
+def _sent_together(tasks, within_ms=SENT_TOGETHER_MS):
+    """Two attempts sent to different workers within a few ms of each other that also started
+    within START_SKEW_MS of each other (so the first lasted less than that), or None. Two workers
+    that really ran one task at a time would start the second only when the first was over."""
+    sent = sorted(
+        (a["sent_ms"], a["worker"], f"{t['task']}#{a['attempt']}", a["start_ms"], a["end_ms"])
+        for t in tasks
+        for a in t["attempts"]
+        if a.get("sent_ms") is not None and a["start_ms"] is not None
+    )
+    for i, (s1, w1, t1, b1, e1) in enumerate(sent):
+        for s2, w2, t2, b2, e2 in sent[i + 1 :]:
+            if s2 - s1 > within_ms:
+                break
+            if w1 != w2 and abs(b2 - b1) <= START_SKEW_MS:
+                return {"a": [t1, w1, s1, b1, e1], "b": [t2, w2, s2, b2, e2], "start_skew_ms": round(abs(b2 - b1), 2)}
+    return None
+
+
 def workers_ran_in_parallel(ctx, result):
     """With two workers or more, map tasks ran at the same time on different workers, and so did
     reduce tasks: intervals from the workers' own clocks."""
@@ -161,15 +181,14 @@ def workers_ran_in_parallel(ctx, result):
                 entry[kind] = {"reason": f"every {kind} task ran on one worker", "intervals": intervals[:12]}
                 continue
             found = _overlap(intervals)
-            longest = max(e - s for s, e, _, _ in intervals)
-            if found is None and longest < TOO_SHORT_MS:
-                # Tasks this short end before a task sent at the same moment to another worker
-                # has started: their timing says nothing either way.
-                entry[kind] = {
-                    "reason": f"{kind} tasks took at most {longest:.1f} ms: too short to tell",
-                    "intervals": intervals[:12],
-                }
-                continue
+            if found is None:
+                together = _sent_together(tasks)
+                if together:
+                    # Both were handed out at once, and the first was over before the other worker
+                    # had started: these tasks are shorter than the workers' start-up skew, so their
+                    # timing says nothing either way.
+                    entry[kind] = {"reason": f"{kind} tasks too short to tell", "sent_together": together}
+                    continue
             entry[kind] = found or {"overlap": None, "intervals": intervals[:12]}
             verdicts.append(found is not None)
         rounds.append(entry)

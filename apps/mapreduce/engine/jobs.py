@@ -5,6 +5,7 @@ written independently of map/reduce, to check the distributed output against.
 Plain Python. Every key is a str and every value JSON-serialisable, as they cross Redis as JSON.
 """
 
+import heapq
 import re
 import zlib
 from collections import Counter, defaultdict
@@ -59,11 +60,11 @@ class Job:
             out[key] = self.combine([out[key], value]) if key in out else value
         return out
 
-    def merge(self, into, other):
-        """Folds one {key: value} into another (the combiner across a map task's chunks)."""
-        for key, value in other.items():
-            into[key] = self.combine([into[key], value]) if key in into else value
-        return into
+    def accumulate(self, acc, doc, first_line, text):
+        """Folds a chunk's combined map output into `acc` (the combiner across a map task's chunks)."""
+        for key, value in self.combined(doc, first_line, text).items():
+            acc[key] = self.combine([acc[key], value]) if key in acc else value
+        return acc
 
     def reduce(self, key, values):
         return self.combine(values)
@@ -74,8 +75,7 @@ class Job:
 
     def top(self, output, n=20):
         """What the bar chart shows: [[label, number], ...], largest first."""
-        items = sorted(output.items(), key=lambda kv: (-kv[1], kv[0]))
-        return [[k, v] for k, v in items[:n]]
+        return [[k, v] for k, v in heapq.nsmallest(n, output.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
 class WordCount(Job):
@@ -93,11 +93,11 @@ class WordCount(Job):
     def combined(self, doc, first_line, text):
         return Counter(WORD.findall(text.lower()))
 
-    def merge(self, into, other):
-        if not isinstance(into, Counter):
-            into = Counter(into)
-        into.update(other)
-        return into
+    def accumulate(self, acc, doc, first_line, text):
+        if not isinstance(acc, Counter):
+            acc = Counter(acc)
+        acc.update(WORD.findall(text.lower()))  # counted in C, as the reference counts
+        return acc
 
     def reference(self, chunks):
         counts = Counter()
@@ -132,8 +132,7 @@ class InvertedIndex(Job):
         return {word: sorted(docs) for word, docs in index.items()}
 
     def top(self, output, n=20):
-        items = sorted(output.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-        return [[k, len(v)] for k, v in items[:n]]
+        return [[k, len(v)] for k, v in heapq.nsmallest(n, output.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
 
 
 class Grep(Job):

@@ -52,6 +52,24 @@ class Keys:
         return f"{self.base}:*"
 
 
+def encode_split(chunks):
+    """A split as stored in Redis: a JSON header [[document, lines before, bytes], ...], a newline,
+    then the chunks' UTF-8 text back to back (no JSON escaping of megabytes of text)."""
+    parts = [text.encode("utf-8", "surrogatepass") for _, _, text in chunks]
+    header = json.dumps([[doc, first, len(part)] for (doc, first, _), part in zip(chunks, parts, strict=True)])
+    return b"\n".join((header.encode(), b"".join(parts)))
+
+
+def decode_split(raw):
+    header, _, body = raw.partition(b"\n")
+    chunks, pos = [], 0
+    for doc, first, size in json.loads(header):
+        # Decoded chunk by chunk: one non-ASCII character would make a joined string wider, and slower.
+        chunks.append([doc, first, body[pos : pos + size].decode("utf-8", "surrogatepass")])
+        pos += size
+    return chunks
+
+
 class Cancelled(Exception):
     """The task was committed by another attempt: this one stops and is ignored."""
 
@@ -85,6 +103,7 @@ class Attempt:
         self.slow_s = spec.get("slow_ms_per_record", 0) / 1000.0
         self.fault = spec.get("fault")
         self.began = time.time()
+        self.cpu0 = time.process_time()
 
     def report(self, state, **data):
         payload = {"state": state, "task": self.task, "attempt": self.attempt, "host": self.host, "pid": os.getpid()}
@@ -136,7 +155,8 @@ class Attempt:
             if self.fault == "stall":
                 self.sleep(self.spec["stall_ms"] / 1000.0)
             result = self.run_map() if self.spec["kind"] == "map" else self.run_reduce()
-            self.report("done", start=self.began, end=time.time(), **result)
+            cpu_ms = round((time.process_time() - self.cpu0) * 1000.0, 1)
+            self.report("done", start=self.began, end=time.time(), cpu_ms=cpu_ms, **result)
             return "done"
         except Cancelled:
             self.report("cancelled", start=self.began, end=time.time())
@@ -151,16 +171,17 @@ class Attempt:
         raw = self.client.get(self.keys.split(self.spec["split"]))
         if raw is None:
             raise RuntimeError(f"input split {self.spec['split']} is missing")
-        chunks = json.loads(raw)
+        chunks = decode_split(raw)
         job, reduces = self.job, self.reduces
         records_in = records_out = 0
         if self.combiner:
             acc = {}
-            for doc, first, text in chunks:
-                self.check_cancelled()
+            for i, (doc, first, text) in enumerate(chunks):
+                if i % 16 == 0 or self.slow_s:
+                    self.check_cancelled()
                 n = lines_of(text)
                 records_in += n
-                acc = job.merge(acc, job.combined(doc, first, text))
+                acc = job.accumulate(acc, doc, first, text)
                 self.pace(n)
             parts = defaultdict(list)
             for key, value in acc.items():
