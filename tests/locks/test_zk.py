@@ -228,6 +228,47 @@ def test_a_stopped_run_ends_every_client_and_closes_their_sessions():
     assert not [t.name for t in threading.enumerate() if t.name.startswith("run") and "-c" in t.name]
 
 
+class PauseTheHolder(ExpireTheWaiter):
+    """An instructor who pauses c1 while it holds the lock and c2 waits, then resumes it."""
+
+    def poll(self):
+        with self.lock:
+            if self.sent is None:
+                for run_root in self.zk.get_children("/distlab") if self.zk.exists("/distlab") else []:
+                    try:
+                        queue = contenders(self.zk.get_children(f"/distlab/{run_root}/locks/lock"))
+                    except NoNodeError:
+                        continue
+                    if len(queue) >= 2 and queue[1][1].startswith("c2__"):
+                        self.sent = time.monotonic()
+                        return [{"action": "fault", "kind": "pause", "target": "c1"}]
+            elif self.sent > 0 and time.monotonic() - self.sent > 0.6:
+                self.sent = -1
+                return [{"action": "fault", "kind": "resume", "target": "c1"}]
+            return []
+
+
+def test_a_paused_holder_keeps_the_lock_its_session_alive_until_it_resumes():
+    control = PauseTheHolder()
+    try:
+        ctx, result, checks, events = run_engine(
+            scenario("zk-lock"), lab_node_urls(), {"clients": 3, "operations": 1, "hold_ms": 1000}, control=control
+        )
+    finally:
+        control.close()
+    assert verdict_of(checks) == "pass", checks
+    seq = {}
+    for e in events:
+        if e["kind"] == "state" and e["data"].get("type") == "client":
+            seq.setdefault((e["actor"], e["data"]["state"]), (e["seq"], e["data"]["token"]))
+        if e["kind"] == "fault":
+            seq.setdefault(e["data"]["kind"], (e["seq"], None))
+    paused_at, token = seq[("c1", "paused")]
+    assert token is not None  # it paused holding the lock
+    assert seq[("c1", "holding")][0] < paused_at < seq["resume"][0] < seq[("c2", "holding")][0]
+    assert result["zk"]["handovers"] == 2 and "expire" not in seq
+
+
 def test_the_recipe_and_kazoos_lock_exclude_each_other_and_queue_in_one_order(sessions):
     (first, second, third), path = sessions
     theirs = first.Lock(path, "kazoo-1")

@@ -503,6 +503,14 @@ class ZkClient:
         self.ctx.step()  # raises if the run was stopped meanwhile
         self.show("holding" if self.token is not None else "idle", self.token)
 
+    def hold(self):
+        """Stays in the critical section for the run's hold_ms; a pause stops it right there."""
+        end = time.monotonic() + self.run.hold_ms / 1000.0
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(0.05, left))
+            if self.paused.is_set():
+                self.checkpoint("holding")
+
     def operate(self, mode=WRITE, herd=False, ahead=None):
         """One operation under the lock: an increment (write) or a read of the counter. `ahead`:
         the first operation of a round waits until that many clients have queued before it."""
@@ -542,8 +550,7 @@ class ZkClient:
         else:
             value, _ = self.storage.read(ROW)
             accepted = None
-        if self.run.hold_ms:
-            time.sleep(self.run.hold_ms / 1000.0)
+        self.hold()
         self.storage.leave(section, accepted=accepted)
         released = recipe.release()
         if not released:
