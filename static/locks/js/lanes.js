@@ -83,6 +83,12 @@ export function renderLanes(slice, state) {
     lane.append(counts);
     box.append(lane);
   }
+  const storage = Object.entries(slice.storage);
+  if (storage.length) {
+    const line = html("p", { className: "locks-storage small", dataset: { testid: "locks-storage-counters" } });
+    line.append(html("strong", {}, "storage: "), storage.map(([k, v]) => `${k.replace(/_/g, " ")} ${formatNumber(v)}`).join(" · "));
+    box.append(line);
+  }
   return box;
 }
 
