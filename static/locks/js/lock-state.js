@@ -107,41 +107,51 @@ function staleHolders(slice, leases, now) {
 
 function redlock(slice, state, nodes, ttls) {
   const majority = Math.floor(nodes.length / 2) + 1;
-  const holders = {};
   const up = nodes.filter((n) => !isDown(state, n));
-  for (const n of up) {
-    const info = slice.leases[n];
-    if (info?.holder && (leaseLeft(info, state.t) ?? 1) > 0) holders[info.holder] = (holders[info.holder] || 0) + 1;
-  }
-  const best = Object.entries(holders).sort((a, b) => b[1] - a[1]);
-  let note = `${up.length} of ${nodes.length} nodes up; a majority is ${majority}`;
-  if (best.length) note += ` · ${best.map(([c, k]) => `${c} holds ${k}`).join(", ")}`;
+  const note = `${up.length} of ${nodes.length} nodes up; a majority is ${majority}`;
   const box = block("Redlock", "locks-redlock", note);
   const row = html("div", { className: "locks-redlock" });
   for (const n of nodes) {
     const info = slice.leases[n];
     const down = isDown(state, n);
     const nodeState = state.nodes[n]?.state || (info ? "up" : "unknown");
+    const unknown = !down && info?.unknown === "restarted";
+    const holder = down || unknown ? null : info?.holder;
     const card = html("div", {
-      className: `locks-rnode${down ? " is-down" : info?.holder ? " is-held" : ""}`,
-      dataset: { node: n, state: down ? "down" : nodeState, holder: info?.holder || "" },
+      className: `locks-rnode${down ? " is-down" : holder ? " is-held" : ""}${unknown ? " is-restarted" : ""}`,
+      dataset: { node: n, state: down ? "down" : nodeState, holder: holder || "" },
     });
     card.append(html("div", { className: "locks-rnode__name" }, n));
-    card.append(html("div", { className: "locks-rnode__status small" }, down ? `✕ ${nodeState}` : nodeState));
-    // A node that is down answers nobody: what it held is unknown until it is back.
-    card.append(html("div", { className: "locks-rnode__holder" }, down ? "?" : info?.holder || "—"));
-    if (info && !down) card.append(gauge(info, ttls, true));
+    card.append(html("div", { className: "locks-rnode__status small" }, down ? `✕ ${nodeState}` : unknown ? "restarted" : nodeState));
+    // A node that is down answers nobody, and one restarted without persistence forgot its keys.
+    card.append(html("div", { className: "locks-rnode__holder" }, down || unknown ? "?" : holder || "—"));
+    if (info && !down && !unknown) card.append(gauge(info, ttls, true));
     row.append(card);
   }
   box.append(row);
-  const counts = Object.entries(holders).filter(([, k]) => k >= majority);
-  if (counts.length > 1) {
-    box.append(html("p", { className: "locks-warn" }, `${counts.map(([c]) => c).join(" and ")} each hold a majority: two clients hold the lock.`));
+
+  const grants = Object.entries(slice.grants);
+  if (grants.length) {
+    const list = html("ul", { className: "locks-grants small", dataset: { testid: "locks-grants" } });
+    for (const [client, grant] of grants) {
+      const item = html("li");
+      item.append(html("strong", {}, client), ` holds the lock, granted by ${grant.votes.join(", ")}; validity `);
+      item.append(gauge({ holder: client, ttl_ms: grant.validity_ms, at: grant.at }, ttls, true));
+      list.append(item);
+    }
+    box.append(list);
   }
-  for (const text of staleHolders(slice, nodes.map((n) => slice.leases[n]).filter(Boolean), state.t)) {
-    box.append(html("p", { className: "locks-warn", dataset: { testid: "locks-stale" } }, text));
+  if (grants.length > 1) {
+    box.append(html("p", { className: "locks-warn", dataset: { testid: "locks-stale" } }, `${list(grants.map(([c]) => c))} each hold a granted Redlock at once: two majorities that share a node which forgot the key.`));
+  } else if (slice.decision && !slice.decision.granted) {
+    const d = slice.decision;
+    box.append(html("p", { className: "locks-refused small" }, `${d.client} refused: ${d.votes.length} of ${nodes.length} nodes, a majority is ${d.quorum ?? majority}.`));
   }
   return box;
+}
+
+function list(names) {
+  return names.length <= 1 ? names.join("") : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
 }
 
 function isDown(state, name) {

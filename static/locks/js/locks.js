@@ -134,7 +134,8 @@ function caption(slice, state) {
   if (!slice.clientOrder.length) return ["Waiting for the clients…"];
   if (holding.length > 1) {
     const readers = holding.every((c) => slice.modes[c] === "read");
-    parts.push(readers ? `${list(holding)} hold the read lock together.` : `${list(holding)} all believe they hold the lock.`);
+    const all = holding.length === 2 ? "both" : "all";
+    parts.push(readers ? `${list(holding)} hold the read lock together.` : `${list(holding)} ${all} believe they hold the lock.`);
   } else if (holding.length === 1) {
     parts.push(`${holding[0]} holds the lock.`);
   } else {
@@ -155,7 +156,7 @@ function caption(slice, state) {
     out.push(" ", html("strong", {}, `Mutual exclusion broken: ${proven.length} overlapping critical section${proven.length === 1 ? "" : "s"}.`));
   } else if (unsafe.length) {
     const open = [...new Set(unsafe.flatMap((p) => [p.a, p.b]).filter((x) => x.end == null).map((x) => x.client))];
-    out.push(" ", html("strong", {}, `Two clients are inside at once: ${list(open)} ${open.length === 1 ? "has" : "have"} not written yet; the storage decides.`));
+    out.push(" ", html("strong", {}, `Two clients are in their critical sections at once (${list(open)} still inside).`));
   }
   return out;
 }

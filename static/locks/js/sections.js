@@ -40,7 +40,7 @@ export function renderSections(slice, now) {
   if (unsafe.length) {
     summary.classList.add("is-bad");
     summary.textContent = `${unsafe.length} overlap${unsafe.length === 1 ? "" : "s"}: two clients in their critical sections at once`;
-    if (pending) summary.textContent += ` (${pending} with a section still open: its write decides)`;
+    if (pending) summary.textContent += ` (${pending} with a section still open)`;
   } else if (sections.length) {
     summary.textContent = `${sections.length} section${sections.length === 1 ? "" : "s"}, none overlapping${shared.length ? ` (${shared.length} shared by readers)` : ""}`;
   }

@@ -20,6 +20,8 @@ export function init() {
     waits: null, // the latest InnoDB lock-wait sample: {waits: [...], seq, t}
     deadlocks: [], // {edges, victim, errno, seq, t}
     waitRows: {}, // "a>b" -> the last lock wait seen of a on b, to label a deadlock's edges
+    grants: {}, // client -> its Redlock grant while it holds: {votes, quorum, validity_ms, at, seq}
+    decision: null, // the latest Redlock decision: {client, granted, votes, quorum, elapsed_ms, validity_ms, t}
     sections: {}, // id -> {id, client, start, end, token, accepted, mode, seq}
     sectionOrder: [],
     storage: {}, // the storage's own counters: name -> value
@@ -59,6 +61,8 @@ const STATE_APPLIERS = {
     const name = d.client || e.actor;
     const client = clientOf(slice, name, e.t);
     if (d.state !== client.state) client.history.push({ t: e.t, state: d.state, seq: e.seq });
+    // A Redlock grant lasts while its client holds (or is paused holding) the lock.
+    if (d.state !== "holding" && d.state !== "paused") delete slice.grants[name];
     client.state = d.state;
     if ("token" in d) client.token = d.token;
     if (d.lock) client.lock = d.lock;
@@ -133,6 +137,17 @@ export function apply(slice, e) {
   } else if (e.kind === "msg" && d.type === "watch") {
     slice.watches.push({ seq: e.seq, t: e.t, to: e.to, znode: d.znode ?? null, event: d.event ?? null, label: e.label || "" });
     if (e.to && CLIENT_NAME.test(e.to)) clientOf(slice, e.to, e.t);
+    slice.rev++;
+  } else if (e.kind === "log" && d.type === "redlock") {
+    const client = e.actor;
+    slice.decision = { client, granted: !!d.granted, votes: d.votes || [], quorum: d.quorum ?? null, elapsed_ms: d.elapsed_ms ?? null, validity_ms: d.validity_ms ?? null, errors: d.errors || {}, t: e.t, seq: e.seq };
+    if (d.granted) slice.grants[client] = { votes: d.votes || [], quorum: d.quorum ?? null, validity_ms: d.validity_ms ?? null, at: e.t, seq: e.seq };
+    slice.rev++;
+  } else if (e.kind === "node" && /^redis\d+$/.test(e.actor) && slice.leases[e.actor] && d.state) {
+    // A node that went down, or came back, holds nothing anyone has read since.
+    const lease = slice.leases[e.actor];
+    if (d.state !== "up") lease.unknown = "down";
+    else if (lease.unknown === "down") lease.unknown = "restarted";
     slice.rev++;
   } else if (e.kind === "fault" && CLIENT_NAME.test(e.to || "")) {
     // What the instructor did to this client (pause, resume, expire), in order.
