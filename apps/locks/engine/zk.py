@@ -518,8 +518,9 @@ class ZkClient:
         self.checkpoint("before-acquire")
         if ahead is not None:
             board.wait_checked(ahead)
-        recipe = ZkLockRecipe(self.zk, self.run.path, self.name, mode=mode, herd=herd, observer=board)
-        recipe.cancelled = ctx.cancelled
+        recipe = ZkLockRecipe(
+            self.zk, self.run.path, self.name, mode=mode, herd=herd, observer=board, cancelled=ctx.cancelled
+        )
         self.recipe = recipe
         self.show("acquiring")
         op = ctx.history.invoke(self.name, "increment" if mode == WRITE else "read")
