@@ -45,9 +45,9 @@ def zk_session(**options):
 def sessions():
     """Three sessions of their own and a lock path no run uses; all gone afterwards."""
     opened = [zk_session() for _ in range(3)]
-    path = f"/distlab-test/{uuid.uuid4().hex}"
-    yield opened, path
-    opened[0].delete(path, recursive=True)
+    root = f"/distlab-test-{uuid.uuid4().hex}"
+    yield opened, f"{root}/lock"
+    opened[0].delete(root, recursive=True)
     for zk in opened:
         zk.stop()
         zk.close()
