@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """MapReduce benchmark: word count on real Celery workers against a single-process reference.
 
-    .venv/bin/python bench/mapreduce.py [--sizes 10 100] [--workers 1 2] [--maps-per-10mb 2]
+    .venv/bin/python bench/mapreduce.py [--sizes 10 100] [--workers 1 2] [--maps 4] [--reduces 2] [--repeat 3]
 
 Builds a corpus from the built-in texts (the licence and copyright files, then the Python standard
 library's sources), repeated until it reaches each size (MB of text). Starts two MapReduce workers
@@ -218,9 +218,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100], help="corpus sizes, MB of text")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--maps-per-10mb", type=int, default=1, help="map tasks per 10 MB (at least 2)")
+    parser.add_argument("--maps", type=int, default=4, help="M, map tasks (input splits)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each kind, taking turns; the median counts")
-    parser.add_argument("--reduces", type=int, default=4)
+    parser.add_argument("--reduces", type=int, default=2, help="R, reduce tasks")
     args = parser.parse_args()
     setup_django()
     log_dir = ROOT / os.environ.get("DISTLAB_VAR", ".var") / "bench-mapreduce"
@@ -233,7 +233,7 @@ def main():
     try:
         for size in sorted(args.sizes):
             docs = prefix(full, size * MB)
-            maps = max(2, round(size / 10 * args.maps_per_10mb))
+            maps = args.maps
             ref_s, ref_cpu, mr_s, mr_cpu, events = (
                 [],
                 [],
@@ -284,7 +284,7 @@ def main():
         size, workers = max(args.sizes), max(args.workers)
         docs = prefix(full, size * MB)
         expected = dict(reference(docs)[0])
-        maps = max(2, round(size / 10 * args.maps_per_10mb))
+        maps = args.maps
         off, on = [], []
         for _ in range(args.repeat):
             off.append(run_mapreduce(docs, workers, maps, args.reduces, expected)[0])

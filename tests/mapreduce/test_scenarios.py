@@ -157,3 +157,16 @@ def test_a_run_with_no_mapreduce_worker_errors_saying_how_to_start_them(mapreduc
     )
     with pytest.raises(coordinator.NoWorkersError, match=r"no MapReduce workers are running; start them with `celery"):
         run_engine(nobody, lab_node_urls(), params=SMALL)
+
+
+def test_it_counts_the_words_of_an_uploaded_file(mapreduce_workers, settings, tmp_path):
+    from apps.mapreduce import uploads
+
+    settings.DISTLAB_VAR = tmp_path
+    text = "".join(f"line {i} of the upload, the end\n" for i in range(3000))
+    token = uploads.save(None, "mine.txt", text.encode())["token"]
+    result, checks, events, verdicts = run("wordcount", input="upload", upload=token, maps=3)
+    assert verdicts["output_matches_reference"] is True, checks[0]
+    assert verdicts["each_task_counted_once"] is True, checks[1]
+    assert {s["source"] for s in states(events, "split")} == {"upload"}
+    assert result["reference"]["the"] == 6000 and result["reference"]["line"] == 3000

@@ -175,10 +175,10 @@ class Round:
                 break
             self.schedule()
         ctx.emit("phase", actor="coordinator", label="reduce ends", data=self.data(name="reduce", state="end"))
-        output = self.read_output()
+        keys = self.announce_output()
         elapsed = round((time.monotonic() - began) * 1000.0, 1)
         self.drain()
-        return output, elapsed
+        return keys, elapsed
 
     def write_split(self):
         i, chunks = self.unwritten.popleft()
@@ -198,21 +198,24 @@ class Round:
         self.pending.extend(self.reduces)
         self.phase = "reduce"
 
-    def read_output(self):
-        """The job's output, read back from the committed reduce attempts only."""
+    def announce_output(self):
+        """The job's output, from what the committed reducers reported: its size and its top keys
+        (each reducer computed its partition's share; the output itself stays in Redis, under the
+        committed attempts' keys, for the checkers and anyone who reads it)."""
         ctx = self.ctx
         ctx.emit("phase", actor="coordinator", label="output begins", data=self.data(name="output", state="begin"))
-        output = read_committed_output(self.redis, self.keys, self.co.reduces)
+        reports = [r.committed.report for r in self.reduces]
+        keys = sum(rep.get("records_out", 0) for rep in reports)
         lines = sum(m.committed.report.get("records_in", 0) for m in self.maps)
-        top = self.job.top(output)
+        top = self.job.merge_tops([rep.get("top", []) for rep in reports])
         ctx.emit(
             "state",
             actor="coordinator",
-            label=f"output: {len(output)} keys",
-            data=self.data(type="output", job=self.job.name, top=top, keys=len(output), lines=lines),
+            label=f"output: {keys} keys",
+            data=self.data(type="output", job=self.job.name, top=top, keys=keys, lines=lines),
         )
         ctx.emit("phase", actor="coordinator", label="output ends", data=self.data(name="output", state="end"))
-        return output
+        return keys
 
     # watching the workers ----------------------------------------------------------------------
     def attempt_of(self, task_id, n):
@@ -616,9 +619,9 @@ def run(ctx, dispatcher, *, job_name, mode="plain", upload=None, docs=None, refe
 
     rounds = []
     for rnd in plan:
-        output, elapsed = rnd.run(splits, job)
+        keys, elapsed = rnd.run(splits, job)
         rnd.metric("elapsed_ms", elapsed)
-        rounds.append({"round": rnd, "output_keys": len(output), "elapsed_ms": elapsed})
+        rounds.append({"round": rnd, "output_keys": keys, "elapsed_ms": elapsed})
 
     if mode == "straggler":
         off, on = rounds[0]["elapsed_ms"], rounds[1]["elapsed_ms"]

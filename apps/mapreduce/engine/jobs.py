@@ -75,7 +75,22 @@ class Job:
 
     def top(self, output, n=20):
         """What the bar chart shows: [[label, number], ...], largest first."""
-        return [[k, v] for k, v in heapq.nsmallest(n, output.items(), key=lambda kv: (-kv[1], kv[0]))]
+        return self.merge_tops([self.partial_top(output, n)], n)
+
+    def partial_top(self, output, n=20):
+        """A reducer's share of the top, computed where its output is: partitions hold disjoint
+        keys, so the top n of every partition contain the overall top n."""
+        return [
+            [k, self.measure(v)]
+            for k, v in heapq.nsmallest(n, output.items(), key=lambda kv: (-self.measure(kv[1]), kv[0]))
+        ]
+
+    def merge_tops(self, partials, n=20):
+        items = [item for partial in partials for item in partial]
+        return [list(kv) for kv in heapq.nsmallest(n, items, key=lambda kv: (-kv[1], kv[0]))]
+
+    def measure(self, value):
+        return value
 
 
 class WordCount(Job):
@@ -131,8 +146,8 @@ class InvertedIndex(Job):
                 index[word].add(doc)
         return {word: sorted(docs) for word, docs in index.items()}
 
-    def top(self, output, n=20):
-        return [[k, len(v)] for k, v in heapq.nsmallest(n, output.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
+    def measure(self, value):
+        return len(value)
 
 
 class Grep(Job):
@@ -164,9 +179,16 @@ class Grep(Job):
                     out[f"{doc}:{first + i + 1}"] = line
         return out
 
-    def top(self, output, n=20):
-        per_doc = Counter(key.rsplit(":", 1)[0] for key in output)
-        return [[k, v] for k, v in sorted(per_doc.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+    def partial_top(self, output, n=20):
+        # A document's lines are spread over every partition: each reducer sends all its counts.
+        return [[doc, count] for doc, count in Counter(key.rsplit(":", 1)[0] for key in output).items()]
+
+    def merge_tops(self, partials, n=20):
+        per_doc = Counter()
+        for partial in partials:
+            for doc, count in partial:
+                per_doc[doc] += count
+        return [[k, v] for k, v in heapq.nsmallest(n, per_doc.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
 class LogTopUrls(Job):

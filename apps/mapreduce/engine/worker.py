@@ -114,7 +114,13 @@ class Attempt:
             pipe.execute()
 
     def check_cancelled(self):
-        if self.client.exists(self.commit_key):
+        """Stops when another attempt was committed, or when the round is gone (the run was
+        stopped and cleaned up)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.exists(self.commit_key)
+            pipe.exists(self.keys.job())
+            committed, round_exists = pipe.execute()
+        if committed or not round_exists:
             raise Cancelled()
 
     def pace(self, records):
@@ -243,7 +249,8 @@ class Attempt:
             pipe.set(self.keys.reduce_output(r, self.attempt), payload, ex=TTL_S)
             pipe.set(self.keys.reduce_inputs(r, self.attempt), inputs, ex=TTL_S)
             pipe.execute()
-        return {"records_in": records_in, "records_out": len(out), "bytes_out": len(payload), "read": read}
+        top = self.job.partial_top(dict(out))
+        return {"records_in": records_in, "records_out": len(out), "bytes_out": len(payload), "read": read, "top": top}
 
 
 def run_attempt(spec, client, host):
