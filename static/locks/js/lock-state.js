@@ -64,11 +64,12 @@ export function setGauge({ lease: info, box, fill, text, compact }, now) {
     text.textContent = info.holder == null ? "no key" : "no TTL";
     return;
   }
-  const share = Math.max(0, Math.min(1, left / info.ttl_ms));
+  const full = Math.max(info.full ?? info.ttl_ms, info.ttl_ms);
+  const share = Math.max(0, Math.min(1, left / full));
   fill.style.width = `${(share * 100).toFixed(1)}%`;
   box.dataset.level = left <= 0 ? "expired" : share < 0.25 ? "low" : "ok";
   if (left <= 0) text.textContent = compact ? "expired" : `TTL elapsed ${formatT(-left)} ago: Redis has dropped the key`;
-  else text.textContent = compact ? `${formatT(left)}` : `${formatT(left)} left of ${formatT(info.ttl_ms)}`;
+  else text.textContent = compact ? `${formatT(left)}` : `${formatT(left)} left of ${formatT(full)}`;
 }
 
 function lease(slice, info, state, ttls) {

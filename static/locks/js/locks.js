@@ -129,7 +129,8 @@ function caption(slice, state) {
   const parts = [];
   const holding = slice.clientOrder.filter((c) => slice.clients[c].state === "holding");
   const waiting = slice.clientOrder.filter((c) => ["waiting", "acquiring"].includes(slice.clients[c].state));
-  const paused = slice.clientOrder.filter((c) => slice.clients[c].state === "paused");
+  const paused = slice.clientOrder.filter((c) => slice.clients[c].state === "paused" && slice.clients[c].token == null);
+  const pausedHolding = slice.clientOrder.filter((c) => slice.clients[c].state === "paused" && slice.clients[c].token != null);
   const crashed = slice.clientOrder.filter((c) => slice.clients[c].state === "crashed");
   if (!slice.clientOrder.length) return ["Waiting for the clients…"];
   if (holding.length > 1) {
@@ -138,9 +139,10 @@ function caption(slice, state) {
     parts.push(readers ? `${list(holding)} hold the read lock together.` : `${list(holding)} ${all} believe they hold the lock.`);
   } else if (holding.length === 1) {
     parts.push(`${holding[0]} holds the lock.`);
-  } else {
+  } else if (!pausedHolding.length) {
     parts.push("Nobody holds the lock.");
   }
+  if (pausedHolding.length) parts.push(`${list(pausedHolding)} ${pausedHolding.length === 1 ? "is" : "are"} paused inside ${pausedHolding.length === 1 ? "its" : "their"} critical section, holding token${pausedHolding.length === 1 ? "" : "s"}.`);
   if (waiting.length) parts.push(`${list(waiting)} ${waiting.length === 1 ? "wants" : "want"} it.`);
   if (paused.length) parts.push(`${list(paused)} ${paused.length === 1 ? "is" : "are"} paused.`);
   if (crashed.length) parts.push(`${list(crashed)} crashed.`);

@@ -72,7 +72,11 @@ const STATE_APPLIERS = {
   lease(slice, e, d) {
     const node = d.node || e.actor || "redis";
     if (!(node in slice.leases)) slice.leaseOrder.push(node);
+    const before = slice.leases[node];
+    // A read of the same lease reports the TTL left; the gauge keeps the TTL it was granted with.
+    const same = before && before.holder === (d.holder ?? null) && before.token === (d.token ?? null) && before.full != null;
     slice.leases[node] = {
+      full: same ? before.full : (d.ttl_ms ?? null),
       node,
       key: d.key ?? null,
       holder: d.holder ?? null,
