@@ -133,7 +133,12 @@ function caption(slice, state) {
   const pausedHolding = slice.clientOrder.filter((c) => slice.clients[c].state === "paused" && slice.clients[c].token != null);
   const crashed = slice.clientOrder.filter((c) => slice.clients[c].state === "crashed");
   if (!slice.clientOrder.length) return ["Waiting for the clients…"];
-  if (holding.length > 1) {
+  const lockless = !slice.leaseOrder.length && !slice.zk && !slice.waits && !slice.deadlocks.length;
+  if (lockless) {
+    // With no lock service, "holding" only means being inside the critical section.
+    if (holding.length) parts.push(`${list(holding)} ${holding.length === 1 ? "is" : "are"} in the critical section.`);
+    else parts.push("Nobody is in the critical section.");
+  } else if (holding.length > 1) {
     const readers = holding.every((c) => slice.modes[c] === "read");
     const all = holding.length === 2 ? "both" : "all";
     parts.push(readers ? `${list(holding)} hold the read lock together.` : `${list(holding)} ${all} believe they hold the lock.`);
@@ -143,7 +148,7 @@ function caption(slice, state) {
     parts.push("Nobody holds the lock.");
   }
   if (pausedHolding.length) parts.push(`${list(pausedHolding)} ${pausedHolding.length === 1 ? "is" : "are"} paused inside ${pausedHolding.length === 1 ? "its" : "their"} critical section, holding token${pausedHolding.length === 1 ? "" : "s"}.`);
-  if (waiting.length) parts.push(`${list(waiting)} ${waiting.length === 1 ? "wants" : "want"} it.`);
+  if (waiting.length && !lockless) parts.push(`${list(waiting)} ${waiting.length === 1 ? "wants" : "want"} it.`);
   if (paused.length) parts.push(`${list(paused)} ${paused.length === 1 ? "is" : "are"} paused.`);
   if (crashed.length) parts.push(`${list(crashed)} crashed.`);
   const lease = slice.leaseOrder.length === 1 ? slice.leases[slice.leaseOrder[0]] : null;
