@@ -4,7 +4,6 @@
 // the storage server, and per-client counters. Pure data: no DOM, no timers.
 
 export const CLIENT_STATES = ["idle", "acquiring", "waiting", "holding", "paused", "crashed", "done"];
-export const COUNTERS = ["acquired", "retries", "conflicts", "lock_waits", "notifications"];
 const CLIENT_NAME = /^c\d+$/;
 
 export function init() {
@@ -31,7 +30,7 @@ export function init() {
   };
 }
 
-function clientOf(slice, name, t) {
+function clientOf(slice, name) {
   let client = slice.clients[name];
   if (!client) {
     client = {
@@ -42,7 +41,6 @@ function clientOf(slice, name, t) {
       history: [],
       counters: {},
       faults: [],
-      first: t,
     };
     slice.clients[name] = client;
     slice.clientOrder.push(name);
@@ -59,7 +57,7 @@ function clientRank(name) {
 const STATE_APPLIERS = {
   client(slice, e, d) {
     const name = d.client || e.actor;
-    const client = clientOf(slice, name, e.t);
+    const client = clientOf(slice, name);
     if (d.state !== client.state) client.history.push({ t: e.t, state: d.state, seq: e.seq });
     // A Redlock grant lasts while its client holds (or is paused holding) the lock.
     if (d.state !== "holding" && d.state !== "paused") delete slice.grants[name];
@@ -96,7 +94,7 @@ const STATE_APPLIERS = {
     for (const entry of queue) {
       if (entry.client) {
         slice.modes[entry.client] = entry.mode || "write";
-        clientOf(slice, entry.client, e.t);
+        clientOf(slice, entry.client);
       }
     }
   },
@@ -115,7 +113,7 @@ const STATE_APPLIERS = {
     const before = slice.sections[id];
     if (!before) slice.sectionOrder.push(id);
     const client = d.client || before?.client;
-    if (client) clientOf(slice, client, e.t);
+    if (client) clientOf(slice, client);
     slice.sections[id] = {
       id,
       client,
@@ -140,7 +138,7 @@ export function apply(slice, e) {
     slice.rev++;
   } else if (e.kind === "msg" && d.type === "watch") {
     slice.watches.push({ seq: e.seq, t: e.t, to: e.to, znode: d.znode ?? null, event: d.event ?? null, label: e.label || "" });
-    if (e.to && CLIENT_NAME.test(e.to)) clientOf(slice, e.to, e.t);
+    if (e.to && CLIENT_NAME.test(e.to)) clientOf(slice, e.to);
     slice.rev++;
   } else if (e.kind === "log" && d.type === "redlock") {
     const client = e.actor;
@@ -155,18 +153,18 @@ export function apply(slice, e) {
     slice.rev++;
   } else if (e.kind === "fault" && CLIENT_NAME.test(e.to || "")) {
     // What the instructor did to this client (pause, resume, expire), in order.
-    clientOf(slice, e.to, e.t).faults.push(d.kind || e.label || "fault");
+    clientOf(slice, e.to).faults.push(d.kind || e.label || "fault");
     slice.rev++;
   } else if (e.kind === "metric" && (d.x == null || d.y == null) && d.name) {
     if (CLIENT_NAME.test(e.actor)) {
-      clientOf(slice, e.actor, e.t).counters[d.name] = d.value;
+      clientOf(slice, e.actor).counters[d.name] = d.value;
     } else {
       slice.storage[d.name] = d.value;
     }
     slice.rev++;
   } else if ((e.kind === "node" || e.kind === "state") && CLIENT_NAME.test(e.actor) && !slice.clients[e.actor]) {
     // A client announced before its first state: a lane for it, idle.
-    clientOf(slice, e.actor, e.t);
+    clientOf(slice, e.actor);
     slice.rev++;
   }
 }
