@@ -138,6 +138,12 @@ function redlock(slice, state, nodes, ttls) {
       const item = html("li");
       item.append(html("strong", {}, client), ` holds the lock, granted by ${grant.votes.join(", ")}; validity `);
       item.append(gauge({ holder: client, ttl_ms: grant.validity_ms, at: grant.at }, ttls, true));
+      const kept = grant.votes.filter((n) => slice.leases[n]?.holder === client && !slice.leases[n].unknown && !isDown(state, n));
+      const quorum = grant.quorum ?? majority;
+      if (kept.length < quorum) {
+        const lost = grant.votes.filter((n) => !kept.includes(n));
+        item.append(html("span", { className: "locks-grant-lost" }, `${lost.join(", ")} no longer ${lost.length === 1 ? "has" : "have"} its key: ${kept.length} of ${quorum} needed`));
+      }
       list.append(item);
     }
     box.append(list);
