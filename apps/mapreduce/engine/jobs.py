@@ -69,6 +69,15 @@ class Job:
     def reduce(self, key, values):
         return self.combine(values)
 
+    def reduce_partition(self, inputs):
+        """The reduce of one partition: {key: value} from the map outputs' lists of pairs."""
+        groups = defaultdict(list)
+        for pairs in inputs:
+            for key, value in pairs:
+                groups[key].append(value)
+        reduce = self.reduce
+        return {key: reduce(key, values) for key, values in groups.items()}
+
     def reference(self, chunks):
         """The job's output computed sequentially in one process: {key: value}."""
         raise NotImplementedError
@@ -93,7 +102,22 @@ class Job:
         return value
 
 
-class WordCount(Job):
+class Sum(Job):
+    """Jobs whose values are counts: the combiner and the reducer add them up."""
+
+    def combine(self, values):
+        return sum(values)
+
+    def reduce_partition(self, inputs):
+        totals = {}
+        get = totals.get
+        for pairs in inputs:
+            for key, value in pairs:
+                totals[key] = get(key, 0) + value
+        return totals
+
+
+class WordCount(Sum):
     name = "wordcount"
     title = "Word count"
     value_label = "occurrences"
@@ -101,9 +125,6 @@ class WordCount(Job):
     def pairs(self, doc, first_line, text):
         for word in WORD.findall(text.lower()):
             yield word, 1
-
-    def combine(self, values):
-        return sum(values)
 
     def combined(self, doc, first_line, text):
         return Counter(WORD.findall(text.lower()))
@@ -191,7 +212,7 @@ class Grep(Job):
         return [[k, v] for k, v in heapq.nsmallest(n, per_doc.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-class LogTopUrls(Job):
+class LogTopUrls(Sum):
     name = "log-top-urls"
     title = "Top URLs of an access log"
     value_label = "requests"
@@ -202,9 +223,6 @@ class LogTopUrls(Job):
             m = match(line)
             if m:
                 yield m.group(1), 1
-
-    def combine(self, values):
-        return sum(values)
 
     def combined(self, doc, first_line, text):
         return Counter(k for k, _ in self.pairs(doc, first_line, text))

@@ -219,27 +219,19 @@ class Attempt:
 
     def run_reduce(self):
         r = self.spec["partition"]
-        groups = defaultdict(list)
-        records_in, read = 0, []
+        inputs, records_in, read = [], 0, []
         for task, attempt in self.spec["inputs"]:
             self.check_cancelled()
             raw = self.client.get(self.keys.map_output(task, attempt, r))
             if raw is None:
                 raise RuntimeError(f"the committed output of {task} (attempt {attempt}) for partition {r} is missing")
             pairs = json.loads(raw)
-            for key, value in pairs:
-                groups[key].append(value)
+            inputs.append(pairs)
             records_in += len(pairs)
             read.append([task, attempt, len(pairs), len(raw)])
-        reduce = self.job.reduce
-        out = []
-        done = 0
-        for key in sorted(groups):
-            out.append([key, reduce(key, groups[key])])
-            done += 1
-            if self.slow_s and done % 50 == 0:
-                self.pace(50)
-        self.pace(done % 50)
+        reduced = self.job.reduce_partition(inputs)
+        out = [[key, reduced[key]] for key in sorted(reduced)]
+        self.pace(len(out))
         payload = json.dumps(out, separators=(",", ":")).encode()
         inputs = json.dumps(read)
         if self.fault == "kill":
@@ -249,7 +241,7 @@ class Attempt:
             pipe.set(self.keys.reduce_output(r, self.attempt), payload, ex=TTL_S)
             pipe.set(self.keys.reduce_inputs(r, self.attempt), inputs, ex=TTL_S)
             pipe.execute()
-        top = self.job.partial_top(dict(out))
+        top = self.job.partial_top(reduced)
         return {"records_in": records_in, "records_out": len(out), "bytes_out": len(payload), "read": read, "top": top}
 
 
