@@ -220,6 +220,7 @@ def main():
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--maps", type=int, default=4, help="M, map tasks (input splits)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each kind, taking turns; the median counts")
+    parser.add_argument("--recording-repeat", type=int, default=5, help="runs with and without recording, in turns")
     parser.add_argument("--reduces", type=int, default=2, help="R, reduce tasks")
     args = parser.parse_args()
     setup_django()
@@ -285,11 +286,14 @@ def main():
         docs = prefix(full, size * MB)
         expected = dict(reference(docs)[0])
         maps = args.maps
-        off, on = [], []
-        for _ in range(args.repeat):
-            off.append(run_mapreduce(docs, workers, maps, args.reduces, expected)[0])
-            seconds, events, _ = run_mapreduce(docs, workers, maps, args.reduces, expected, record=True)
+        off, on, off_cpu, on_cpu = [], [], [], []
+        for _ in range(args.recording_repeat):
+            seconds, _, cpu = run_mapreduce(docs, workers, maps, args.reduces, expected)
+            off.append(seconds)
+            off_cpu.append(cpu["coordinator"])
+            seconds, events, cpu = run_mapreduce(docs, workers, maps, args.reduces, expected, record=True)
             on.append(seconds)
+            on_cpu.append(cpu["coordinator"])
         recording = {
             "mb": size,
             "workers": workers,
@@ -300,6 +304,9 @@ def main():
             "recorded_s": round(min(on), 3),
             "no_op_sink_runs_s": fmt(off),
             "recorded_runs_s": fmt(on),
+            # The coordinator process's CPU seconds (its recorder's writer thread included).
+            "no_op_sink_coordinator_cpu_s": fmt(off_cpu),
+            "recorded_coordinator_cpu_s": fmt(on_cpu),
         }
         recording["overhead"] = round(recording["recorded_s"] / recording["no_op_sink_s"] - 1, 3)
         print(f"recording {events} events: {fmt(on)} s against {fmt(off)} s ({recording['overhead']:+.1%})", flush=True)

@@ -1,6 +1,7 @@
 """Every MapReduce scenario on two real Celery workers and the real lab Redis, with small inputs:
 its verdict, and the events the run page is drawn from."""
 
+import dataclasses
 import json
 import os
 from collections import Counter, defaultdict
@@ -9,7 +10,7 @@ import pytest
 
 from apps.mapreduce.engine import coordinator
 from apps.mapreduce.tasks import CeleryDispatcher
-from apps.runs.registry import Scenario, get_scenario
+from apps.runs.registry import Check, Invariant, Scenario, get_scenario
 from tests.conftest import lab_node_urls
 from tests.engine import run_engine
 
@@ -115,9 +116,31 @@ def test_it_runs_backup_copies_of_a_stragglers_tasks_and_reports_both_times(mapr
     assert {"elapsed_ms_backup_off", "elapsed_ms_backup_on"} <= metrics
 
 
+def with_commit_snapshot(name):
+    """The scenario, plus a last invariant that copies the commit keys from the lab Redis (read
+    before the run's clean-up drops them)."""
+    scenario = get_scenario("mapreduce", name)
+    commits = {}
+
+    def snapshot(ctx, result):
+        lab = ctx.nodes.redis()
+        for rnd in result["rounds"]:
+            for key in lab.scan_iter(match=rnd["base"] + ":commit:*"):
+                commits[(rnd["index"], key.rsplit(":", 1)[1])] = int(lab.get(key))
+        return Check(True)
+
+    extra = Invariant("commit_snapshot", "copies the commit keys", snapshot)
+    return dataclasses.replace(scenario, invariants=(*scenario.invariants, extra)), commits
+
+
 def test_it_reruns_the_tasks_of_a_killed_worker_process_and_the_output_is_still_right(mapreduce_workers):
-    result, checks, events, _ = run("worker-crash", task_timeout_ms=2000, kill_percent=30, stall_percent=0)
+    scenario, commits = with_commit_snapshot("worker-crash")
+    params = {**SMALL, "task_timeout_ms": 2000, "kill_percent": 30, "stall_percent": 0}
+    _, result, checks, events = run_engine(scenario, lab_node_urls(), params=params, seed=11)
     assert_passed(checks)
+    # Replayed from the events, each task's committed attempt is the one its commit key names.
+    folded = {(1, t["task"]): t["attempt"] for t in states(events, "task") if t["state"] == "completed"}
+    assert folded == commits and len(folded) == 6
     tasks = states(events, "task")
     failed = [t for t in tasks if t["state"] == "failed"]
     assert failed, "no attempt was killed"

@@ -344,7 +344,8 @@ class Round:
 
     def check_liveness(self):
         now = time.monotonic()
-        running = [a for t in self.maps + self.reduces for a in t.attempts if a.state == "running"]
+        # A timed-out attempt is still watched: if its process dies, its worker is free again.
+        running = [a for t in self.maps + self.reduces for a in t.attempts if a.state in ("running", "timed_out")]
         if running:
             with self.redis.pipeline() as pipe:
                 for a in running:
@@ -358,7 +359,7 @@ class Round:
                         "dead",
                         f"no heartbeat from {a.worker.name} for {HEARTBEAT_MS} ms: its process died",
                     )
-                elif now - a.started > self.co.timeout_s:
+                elif a.state == "running" and now - a.started > self.co.timeout_s:
                     a.state = "timed_out"
                     self.emit_task(
                         a.task, a, "timed_out", reason=f"not finished after {self.co.timeout_s * 1000:.0f} ms"
@@ -372,7 +373,6 @@ class Round:
 
     def lost(self, a, task_state, worker_state, reason):
         a.state = task_state
-        a.w_end = a.w_end or None
         self.emit_task(a.task, a, task_state, reason=reason)
         self.emit_worker(a.worker, worker_state, reason=reason)
         if a.worker.current is a:
