@@ -12,7 +12,7 @@ import time
 from collections import deque
 
 from . import corpus
-from .jobs import lines_of, make_job
+from .jobs import make_job
 from .worker import Keys, encode_split
 
 MAX_ATTEMPTS = 4
@@ -181,8 +181,12 @@ class Round:
         return keys, elapsed
 
     def write_split(self):
-        i, chunks = self.unwritten.popleft()
-        self.redis.set(self.keys.split(i), encode_split(chunks))
+        i, elements = self.unwritten.popleft()
+        key = self.keys.split(i)
+        with self.redis.pipeline() as pipe:
+            pipe.delete(key)
+            pipe.rpush(key, *elements)
+            pipe.execute()
         self.written = i
 
     def start_reduce(self):
@@ -555,9 +559,11 @@ def run(ctx, dispatcher, *, job_name, mode="plain", upload=None, docs=None, refe
     if docs is None:
         docs = corpus.documents(p["input"], size_limit=p["size_limit"], seed=ctx.seed, upload=upload)
     splits = corpus.split(docs, p["maps"])
+    encoded = []
     for i, chunks in enumerate(splits):
         names = list(dict.fromkeys(c[0] for c in chunks))
-        text_bytes = sum(len(c[2]) if c[2].isascii() else len(c[2].encode("utf-8", "surrogatepass")) for c in chunks)
+        elements, text_bytes = encode_split(chunks)
+        encoded.append(elements)
         ctx.emit(
             "state",
             actor="coordinator",
@@ -567,7 +573,7 @@ def run(ctx, dispatcher, *, job_name, mode="plain", upload=None, docs=None, refe
                 "type": "split",
                 "split": i,
                 "bytes": text_bytes,
-                "records": sum(lines_of(c[2]) for c in chunks),
+                "records": sum(c[3] for c in chunks),
                 "source": "upload" if p["input"] == "upload" else names[0],
                 "documents": len(names),
             },
@@ -619,7 +625,7 @@ def run(ctx, dispatcher, *, job_name, mode="plain", upload=None, docs=None, refe
 
     rounds = []
     for rnd in plan:
-        keys, elapsed = rnd.run(splits, job)
+        keys, elapsed = rnd.run(encoded, job)
         rnd.metric("elapsed_ms", elapsed)
         rounds.append({"round": rnd, "output_keys": keys, "elapsed_ms": elapsed})
 
@@ -644,7 +650,7 @@ def run(ctx, dispatcher, *, job_name, mode="plain", upload=None, docs=None, refe
     if reference:
         ctx.emit("phase", actor="coordinator", label="reference begins", data={"name": "reference", "state": "begin"})
         began = time.monotonic()
-        expected = job.reference([chunk for chunks in splits for chunk in chunks])
+        expected = job.reference([(doc, first, text) for chunks in splits for doc, first, text, _ in chunks])
         ms = round((time.monotonic() - began) * 1000.0, 1)
         ctx.emit(
             "state",

@@ -124,8 +124,8 @@ def documents(source, *, size_limit, seed=0, upload=None):
 
 def split(docs, maps):
     """Cuts the documents into at most `maps` splits of about equal size, at line ends. Each split is
-    a list of chunks [document name, number of lines before the chunk, text]; a document may span
-    splits. Fewer splits come back when there are fewer lines than maps."""
+    a list of chunks [document name, number of lines before the chunk, text, number of lines (records)
+    in it]; a document may span splits. Fewer splits come back when there are fewer lines than maps."""
     total = sum(len(text) for _, text in docs)
     target = max(1, math.ceil(total / maps))
     splits, current, size = [], [], 0
@@ -142,8 +142,9 @@ def split(docs, maps):
                 nl = text.find("\n", end - 1)
                 end = len(text) if nl < 0 else nl + 1
             chunk = text[pos:end]
-            current.append([name, line, chunk])
-            line += chunk.count("\n")
+            newlines = chunk.count("\n")
+            current.append([name, line, chunk, newlines + (0 if chunk.endswith("\n") else 1)])
+            line += newlines
             size += len(chunk)
             pos = end
     if current:

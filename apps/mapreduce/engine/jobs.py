@@ -21,10 +21,6 @@ def partition(key, reduces):
     return zlib.crc32(key.encode("utf-8", "surrogatepass")) % reduces
 
 
-def lines_of(text):
-    return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
-
-
 def compile_pattern(pattern):
     """The grep pattern, compiled; ValueError with a message a user can act on."""
     if not pattern:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import defaultdict
 
-from .jobs import lines_of, make_job, partition
+from .jobs import make_job, partition
 
 TTL_S = 900  # anything a worker writes expires, even if the run's clean-up ran before it finished
 
@@ -53,21 +53,21 @@ class Keys:
 
 
 def encode_split(chunks):
-    """A split as stored in Redis: a JSON header [[document, lines before, bytes], ...], a newline,
-    then the chunks' UTF-8 text back to back (no JSON escaping of megabytes of text)."""
-    parts = [text.encode("utf-8", "surrogatepass") for _, _, text in chunks]
-    header = json.dumps([[doc, first, len(part)] for (doc, first, _), part in zip(chunks, parts, strict=True)])
-    return b"\n".join((header.encode(), b"".join(parts)))
+    """A split as stored in Redis, a list: a JSON header [[document, lines before, lines], ...], then
+    each chunk's UTF-8 text as an element of its own (no JSON escaping of megabytes of text, and no
+    copy into one big value). Returns (elements, bytes of text)."""
+    parts = [text.encode("utf-8", "surrogatepass") for _, _, text, _ in chunks]
+    header = json.dumps([[doc, first, records] for doc, first, _, records in chunks]).encode()
+    return [header, *parts], sum(len(p) for p in parts)
 
 
-def decode_split(raw):
-    header, _, body = raw.partition(b"\n")
-    chunks, pos = [], 0
-    for doc, first, size in json.loads(header):
-        # Decoded chunk by chunk: one non-ASCII character would make a joined string wider, and slower.
-        chunks.append([doc, first, body[pos : pos + size].decode("utf-8", "surrogatepass")])
-        pos += size
-    return chunks
+def decode_split(elements):
+    header, *parts = elements
+    # Decoded chunk by chunk: one non-ASCII character would make a joined string wider, and slower.
+    return [
+        [doc, first, part.decode("utf-8", "surrogatepass"), records]
+        for (doc, first, records), part in zip(json.loads(header), parts, strict=True)
+    ]
 
 
 class Cancelled(Exception):
@@ -174,18 +174,17 @@ class Attempt:
             beat.stop()
 
     def run_map(self):
-        raw = self.client.get(self.keys.split(self.spec["split"]))
-        if raw is None:
+        elements = self.client.lrange(self.keys.split(self.spec["split"]), 0, -1)
+        if not elements:
             raise RuntimeError(f"input split {self.spec['split']} is missing")
-        chunks = decode_split(raw)
+        chunks = decode_split(elements)
         job, reduces = self.job, self.reduces
         records_in = records_out = 0
         if self.combiner:
             acc = {}
-            for i, (doc, first, text) in enumerate(chunks):
+            for i, (doc, first, text, n) in enumerate(chunks):
                 if i % 16 == 0 or self.slow_s:
                     self.check_cancelled()
-                n = lines_of(text)
                 records_in += n
                 acc = job.accumulate(acc, doc, first, text)
                 self.pace(n)
@@ -194,9 +193,8 @@ class Attempt:
                 parts[partition(key, reduces)].append([key, value])
         else:
             parts = defaultdict(list)
-            for doc, first, text in chunks:
+            for doc, first, text, n in chunks:
                 self.check_cancelled()
-                n = lines_of(text)
                 records_in += n
                 for key, value in job.pairs(doc, first, text):
                     parts[partition(key, reduces)].append([key, value])
