@@ -3,8 +3,8 @@
 Each upload is stored once per user under the data folder, named by the sha256 of its content, with
 a small JSON sidecar for its name and sizes:
 
-    <DISTLAB_VAR>/uploads/mapreduce/<owner>/<sha256>.txt
-    <DISTLAB_VAR>/uploads/mapreduce/<owner>/<sha256>.json
+    <DISTLAB_UPLOAD_DIR>/mapreduce/<owner>/<sha256>.txt
+    <DISTLAB_UPLOAD_DIR>/mapreduce/<owner>/<sha256>.json
 
 <owner> is the user's id, or "cli" for files given on the command line. The token handed to users is
 "<owner>-<sha256>"; it is checked against TOKEN_RE before any path is built from it.
@@ -46,10 +46,10 @@ def root():
     from django.conf import settings
 
     if settings.configured:
-        base = Path(settings.DISTLAB_VAR)
+        base = Path(settings.DISTLAB_UPLOAD_DIR)
     else:
-        base = Path(os.environ.get("DISTLAB_VAR", ".var"))
-    return base / "uploads" / "mapreduce"
+        base = Path(os.environ.get("DISTLAB_VAR", ".var")) / "uploads"
+    return base / "mapreduce"
 
 
 def _owner_key(owner):

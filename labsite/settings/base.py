@@ -120,6 +120,9 @@ DISTLAB_RUN_EVENT_LIMIT = env.int("DISTLAB_RUN_EVENT_LIMIT", default=250_000)
 # Dedicated nodes (apps.cluster): where their data lives, and how many may run at once.
 DISTLAB_VAR = BASE_DIR / env.str("DISTLAB_VAR", default=".var")  # relative paths are from the project
 DISTLAB_NODES_DIR = BASE_DIR / env.str("DISTLAB_NODES_DIR", default=str(DISTLAB_VAR / "nodes"))
+# Files users upload as MapReduce input. The web server writes them and the worker running the job
+# reads them: with web servers and workers on several hosts, this must be shared storage.
+DISTLAB_UPLOAD_DIR = BASE_DIR / env.str("DISTLAB_UPLOAD_DIR", default=str(DISTLAB_VAR / "uploads"))
 DISTLAB_DEDICATED_NODE_CAP = env.int("DISTLAB_DEDICATED_NODE_CAP", default=12)
 # Where the server binaries are looked for (default: PATH and the sbin folders), and ZooKeeper's jar.
 DISTLAB_NODE_PATH = env.str("DISTLAB_NODE_PATH", default=None)

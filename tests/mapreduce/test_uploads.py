@@ -14,7 +14,7 @@ URL = "/api/mapreduce/uploads/"
 
 @pytest.fixture(autouse=True)
 def _own_data_folder(settings, tmp_path):
-    settings.DISTLAB_VAR = tmp_path
+    settings.DISTLAB_UPLOAD_DIR = tmp_path / "uploads"
 
 
 def as_file(data, name="words.txt"):
