@@ -21,6 +21,22 @@ def partition(key, reduces):
     return zlib.crc32(key.encode("utf-8", "surrogatepass")) % reduces
 
 
+def partition_combined(output, reduces):
+    """A combined map output {key: value} cut into R dicts by `partition` (inlined: it runs once per
+    distinct key of the split)."""
+    parts = [{} for _ in range(reduces)]
+    crc32 = zlib.crc32
+    for key, value in output.items():
+        parts[crc32(key.encode("utf-8", "surrogatepass")) % reduces][key] = value
+    return parts
+
+
+def items_of(map_output):
+    """The (key, value) pairs of one map output for a partition: a dict when it was combined (each
+    key once), a list of pairs when it was not."""
+    return map_output.items() if isinstance(map_output, dict) else map_output
+
+
 def compile_pattern(pattern):
     """The grep pattern, compiled; ValueError with a message a user can act on."""
     if not pattern:
@@ -69,7 +85,7 @@ class Job:
         """The reduce of one partition: {key: value} from the map outputs' lists of pairs."""
         groups = defaultdict(list)
         for pairs in inputs:
-            for key, value in pairs:
+            for key, value in items_of(pairs):
                 groups[key].append(value)
         reduce = self.reduce
         return {key: reduce(key, values) for key, values in groups.items()}
@@ -108,7 +124,10 @@ class Sum(Job):
         totals = {}
         get = totals.get
         for pairs in inputs:
-            for key, value in pairs:
+            if not totals and isinstance(pairs, dict):
+                totals.update(pairs)
+                continue
+            for key, value in items_of(pairs):
                 totals[key] = get(key, 0) + value
         return totals
 

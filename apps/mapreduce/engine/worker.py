@@ -16,7 +16,7 @@ import threading
 import time
 from collections import defaultdict
 
-from .jobs import make_job, partition
+from .jobs import make_job, partition, partition_combined
 
 TTL_S = 900  # anything a worker writes expires, even if the run's clean-up ran before it finished
 
@@ -189,9 +189,7 @@ class Attempt:
                 records_in += n
                 acc = job.accumulate(acc, doc, first, text)
                 self.pace(n)
-            parts = defaultdict(list)
-            for key, value in acc.items():
-                parts[partition(key, reduces)].append([key, value])
+            parts = partition_combined(acc, reduces)
         else:
             parts = defaultdict(list)
             for doc, first, text, n in chunks:
@@ -200,11 +198,12 @@ class Attempt:
                 for key, value in job.pairs(doc, first, text):
                     parts[partition(key, reduces)].append([key, value])
                 self.pace(n)
+            parts = [parts.get(r, []) for r in range(reduces)]
         partitions = {}
         for r in range(reduces):
-            payload = json.dumps(parts.get(r, []), separators=(",", ":")).encode()
+            payload = json.dumps(parts[r], separators=(",", ":")).encode()
             self.client.set(self.keys.map_output(self.task, self.attempt, r), payload, ex=TTL_S)
-            records = len(parts.get(r, ()))
+            records = len(parts[r])
             records_out += records
             partitions[str(r)] = {"records": records, "bytes": len(payload)}
             if self.fault == "kill":
