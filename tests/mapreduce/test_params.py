@@ -32,7 +32,7 @@ def test_it_wants_an_upload_token_when_the_input_is_an_upload():
 
 
 def test_it_refuses_someone_elses_upload(settings, tmp_path, student_user, other_student):
-    settings.DISTLAB_VAR = tmp_path
+    settings.DISTLAB_UPLOAD_DIR = tmp_path
     token = uploads.save(student_user, "notes.txt", b"to be or not to be\n")["token"]
     scenario = get_scenario("mapreduce", "wordcount")
     clean, _ = scenario.validate({"input": "upload", "upload": token})

@@ -185,7 +185,7 @@ def test_a_run_with_no_mapreduce_worker_errors_saying_how_to_start_them(mapreduc
 def test_it_counts_the_words_of_an_uploaded_file(mapreduce_workers, settings, tmp_path):
     from apps.mapreduce import uploads
 
-    settings.DISTLAB_VAR = tmp_path
+    settings.DISTLAB_UPLOAD_DIR = tmp_path
     text = "".join(f"line {i} of the upload, the end\n" for i in range(3000))
     token = uploads.save(None, "mine.txt", text.encode())["token"]
     result, checks, events, verdicts = run("wordcount", input="upload", upload=token, maps=3)
