@@ -334,7 +334,7 @@ function waitFor(slice, state) {
   const edges = waits.map((w) => ({ from: w.waiting, to: w.blocking, label: rowLabel(w), kind: "wait" }));
   if (showCycle) {
     for (const [a, b] of deadlock.edges) {
-      const seen = slice.waitRows[`${a}>${b}`];
+      const seen = deadlock.rows?.[`${a}>${b}`] || slice.waitRows[`${a}>${b}`];
       if (!edges.some((e) => e.from === a && e.to === b)) edges.push({ from: a, to: b, label: seen ? rowLabel(seen) : "", kind: "cycle" });
       else edges.find((e) => e.from === a && e.to === b).kind = "cycle";
     }

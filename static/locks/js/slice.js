@@ -105,7 +105,10 @@ const STATE_APPLIERS = {
   },
 
   wait_for(slice, e, d) {
-    slice.deadlocks.push({ edges: d.edges || [], victim: d.victim ?? null, errno: d.errno ?? null, seq: e.seq, t: e.t });
+    const edges = d.edges || [];
+    // The rows each edge waited on when InnoDB found the cycle (a retry may wait on another later).
+    const rows = Object.fromEntries(edges.map(([a, b]) => [`${a}>${b}`, slice.waitRows[`${a}>${b}`] || null]));
+    slice.deadlocks.push({ edges, rows, victim: d.victim ?? null, errno: d.errno ?? null, seq: e.seq, t: e.t });
   },
 
   cs(slice, e, d) {
