@@ -12,6 +12,10 @@ from .engine.worker import Keys
 MISSING = "(missing)"
 SENT_TOGETHER_MS = 50.0
 START_SKEW_MS = 100.0
+# An attempt sent to a worker this run saw idle that started this much later, while the worker
+# process was still finishing an earlier attempt (another run's: workers are shared), proves
+# nothing about this run's parallelism.
+BUSY_ELSEWHERE_MS = 300.0
 
 
 def _short(value):
@@ -148,6 +152,38 @@ def _sent_together(tasks, within_ms=SENT_TOGETHER_MS):
     return None
 
 
+def _busy_elsewhere(tasks, all_tasks, late_ms=BUSY_ELSEWHERE_MS):
+    """The attempts that started more than `late_ms` after they were sent because their worker was
+    not free: its process was still running an earlier attempt (by the worker's own account), or
+    it was a new process (the one this run used before had been killed, e.g. by another run)."""
+    pids = {}  # worker -> the pids of its processes this run saw, in order of start
+    for a in sorted(
+        (a for t in all_tasks for a in t["attempts"] if a["start_ms"] is not None), key=lambda a: a["start_ms"]
+    ):
+        pids.setdefault(a["worker"], []).append((a["start_ms"], a.get("pid")))
+
+    def new_process(a):
+        before = [pid for start, pid in pids.get(a["worker"], []) if start < a["start_ms"]]
+        return bool(before) and None not in (before[-1], a.get("pid")) and before[-1] != a.get("pid")
+
+    late = []
+    for t in tasks:
+        for a in t["attempts"]:
+            if a.get("sent_ms") is None or a["start_ms"] is None or a["start_ms"] - a["sent_ms"] <= late_ms:
+                continue
+            busy = (a.get("previous_end_ms") or float("-inf")) > a["sent_ms"]
+            if busy or new_process(a):
+                late.append(
+                    {
+                        "attempt": f"{t['task']}#{a['attempt']}",
+                        "worker": a["worker"],
+                        "waited_ms": round(a["start_ms"] - a["sent_ms"], 2),
+                        "why": "still running an earlier attempt" if busy else "a new worker process",
+                    }
+                )
+    return late
+
+
 def workers_ran_in_parallel(ctx, result):
     """With two workers or more, map tasks ran at the same time on different workers, and so did
     reduce tasks: intervals from the workers' own clocks."""
@@ -188,6 +224,15 @@ def workers_ran_in_parallel(ctx, result):
                     # had started: these tasks are shorter than the workers' start-up skew, so their
                     # timing says nothing either way.
                     entry[kind] = {"reason": f"{kind} tasks too short to tell", "sent_together": together}
+                    continue
+                late = _busy_elsewhere(tasks, rnd["tasks"])
+                if late:
+                    # A worker this run sent a task to was still busy elsewhere (workers are shared
+                    # between runs): the tasks did not overlap, but not for lack of parallelism here.
+                    entry[kind] = {
+                        "reason": f"a worker was not free when {kind} tasks were sent",
+                        "late": late,
+                    }
                     continue
             entry[kind] = found or {"overlap": None, "intervals": intervals[:12]}
             verdicts.append(found is not None)

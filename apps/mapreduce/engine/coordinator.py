@@ -50,6 +50,7 @@ class Attempt:
         self.started = None
         self.pid = None  # the worker process running it, from its own report
         self.w_start = self.w_end = None
+        self.w_previous_end = None  # when the worker process's previous attempt (of any run) ended
         self.report = {}
 
 
@@ -251,6 +252,7 @@ class Round:
         a.pid = rep.get("pid", a.pid)
         a.w_start = rep.get("start", a.w_start)
         a.w_end = rep.get("end", a.w_end)
+        a.w_previous_end = rep.get("previous_end", a.w_previous_end)
         if state == "started":
             if a.state == "sent":
                 a.state, a.started = "running", time.monotonic()
@@ -696,6 +698,7 @@ def summarise(rnd, elapsed_ms):
             "sent_ms": a.sent_ms,
             "start_ms": rnd.co.run_ms(a.w_start) if a.w_start else None,
             "end_ms": rnd.co.run_ms(a.w_end) if a.w_end else None,
+            "previous_end_ms": rnd.co.run_ms(a.w_previous_end) if a.w_previous_end else None,
             "records_in": a.report.get("records_in", 0),
             "records_out": a.report.get("records_out", 0),
         }
