@@ -141,31 +141,7 @@ class Lease:
 
     # Events -----------------------------------------------------------------------------------
     def _call(self, text, fn, *args, **kwargs):
-        if not self.emit:
-            return fn(*args, **kwargs)
-        began = time.perf_counter()
-        try:
-            result = fn(*args, **kwargs)
-        except RedisError as exc:
-            ms = round((time.perf_counter() - began) * 1000.0, 3)
-            error = f"{type(exc).__name__}: {exc}"
-            self.emit(
-                "cmd",
-                actor=self.holder or "",
-                to=self.node,
-                label=text,
-                data={"node": self.node, "command": text, "result": error, "error": error, "ms": ms, "ok": False},
-            )
-            raise
-        ms = round((time.perf_counter() - began) * 1000.0, 3)
-        self.emit(
-            "cmd",
-            actor=self.holder or "",
-            to=self.node,
-            label=text,
-            data={"node": self.node, "command": text, "result": _shown(result), "ms": ms, "ok": True},
-        )
-        return result
+        return traced(self.emit, self.holder or "", self.node, text, fn, *args, **kwargs)
 
     def _lease_event(self, holder, token, ttl_ms, read_by=None):
         if holder is None:
@@ -189,6 +165,28 @@ class Lease:
 def _token(value):
     text = value.decode() if isinstance(value, bytes) else str(value)
     return int(text) if text.isdigit() else text
+
+
+def traced(emit, actor, node, text, fn, *args, **kwargs):
+    """Calls `fn` (one Redis command) and, when events are recorded, records it as a `cmd` event
+    with its result or error and its duration."""
+    if not emit:
+        return fn(*args, **kwargs)
+    began = time.perf_counter()
+    try:
+        result = fn(*args, **kwargs)
+    except RedisError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        data = {"node": node, "command": text, "result": error, "error": error, "ms": _ms(began), "ok": False}
+        emit("cmd", actor=actor, to=node, label=text, data=data)
+        raise
+    data = {"node": node, "command": text, "result": _shown(result), "ms": _ms(began), "ok": True}
+    emit("cmd", actor=actor, to=node, label=text, data=data)
+    return result
+
+
+def _ms(began):
+    return round((time.perf_counter() - began) * 1000.0, 3)
 
 
 def _shown(result):

@@ -15,7 +15,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from .lease import RELEASE
+from .lease import RELEASE, traced
 
 NODE_TIMEOUT_S = 0.25
 DRIFT_FACTOR = 0.01
@@ -147,22 +147,7 @@ class Redlock:
         return released
 
     def _call(self, node, text, fn, *args, **kwargs):
-        if not self.emit:
-            return fn(*args, **kwargs)
-        began = time.perf_counter()
-        try:
-            result = fn(*args, **kwargs)
-        except RedisError as exc:
-            ms = round((time.perf_counter() - began) * 1000.0, 3)
-            error = f"{type(exc).__name__}: {exc}"
-            data = {"node": node, "command": text, "result": error, "error": error, "ms": ms, "ok": False}
-            self.emit("cmd", actor=self.holder or "", to=node, label=text, data=data)
-            raise
-        ms = round((time.perf_counter() - began) * 1000.0, 3)
-        shown = result if isinstance(result, (int, str, type(None))) else str(result)
-        data = {"node": node, "command": text, "result": shown, "ms": ms, "ok": True}
-        self.emit("cmd", actor=self.holder or "", to=node, label=text, data=data)
-        return result
+        return traced(self.emit, self.holder or "", node, text, fn, *args, **kwargs)
 
     def _lease_event(self, node, holder, token, ttl_ms):
         if not self.emit:
