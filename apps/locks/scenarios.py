@@ -71,15 +71,17 @@ def hot_rows_within_rows(clean):
     return {}
 
 
-def pause_faults(count):
+def pause_faults(count, numbered=None):
+    """Pause and resume for clients c1 … c<count>, or for as many as the run's `numbered` parameter."""
     targets = tuple(f"c{i}" for i in range(1, count + 1))
+    per = ("c", numbered) if numbered else None
     return (
-        Fault("pause", targets, "stop the client where it is, holding what it holds, like a GC pause"),
-        Fault("resume", targets, "let the paused client go on"),
+        Fault("pause", targets, "stop the client where it is, holding what it holds, like a GC pause", numbered=per),
+        Fault("resume", targets, "let the paused client go on", numbered=per),
     )
 
 
-CLIENT_FAULTS = pause_faults(16)
+CLIENT_FAULTS = pause_faults(16, numbered="clients")
 REDIS_NODES = tuple(f"redis{i}" for i in range(1, 6))
 REDLOCK_FAULTS = (
     Fault("kill", REDIS_NODES, "SIGKILL the Redis node"),
@@ -206,7 +208,7 @@ SCENARIOS = [
         ),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE, REDLOCK_MAJORITY),
         cluster=REDLOCK_CLUSTER,
-        faults=(*REDLOCK_FAULTS, *pause_faults(4)),
+        faults=(*REDLOCK_FAULTS, *pause_faults(4, numbered="clients")),
     ),
     Scenario(
         name="redlock-restart",

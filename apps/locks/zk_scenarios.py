@@ -29,9 +29,14 @@ ONE_NOTIFICATION = Invariant(
 INVARIANTS = (MUTUAL_EXCLUSION, NO_LOST_UPDATE, FENCING)
 
 FAULTS = (
-    Fault("pause", CLIENTS, "stop the client where it is, like a GC pause; its session stays alive"),
-    Fault("resume", CLIENTS, "let a paused client go on"),
-    Fault("expire", CLIENTS, "expire the client's ZooKeeper session: its znode vanishes"),
+    Fault(
+        "pause",
+        CLIENTS,
+        "stop the client where it is, like a GC pause; its session stays alive",
+        numbered=("c", "clients"),
+    ),
+    Fault("resume", CLIENTS, "let a paused client go on", numbered=("c", "clients")),
+    Fault("expire", CLIENTS, "expire the client's ZooKeeper session: its znode vanishes", numbered=("c", "clients")),
 )
 
 

@@ -83,6 +83,24 @@ class Fault:
     targets: tuple
     help: str = ""
     options: dict = field(default_factory=dict)
+    # Targets numbered by a parameter, e.g. ("c", "clients"): a run with clients=3 has c1, c2, c3.
+    # `targets` then lists every target a run may have.
+    numbered: tuple | None = None
+
+    def targets_for(self, params):
+        """The targets of a run with these (clean) parameters."""
+        if self.numbered is None or params is None:
+            return tuple(self.targets)
+        prefix, param = self.numbered
+        return tuple(f"{prefix}{i}" for i in range(1, int(params.get(param, 0)) + 1))
+
+    def describe(self, params=None):
+        if self.numbered is not None and params is None:
+            prefix, param = self.numbered
+            where = f"{prefix}1 … {prefix}<{param}>"
+        else:
+            where = ", ".join(self.targets_for(params))
+        return {"kind": self.kind, "targets": list(self.targets_for(params)), "where": where, "help": self.help}
 
 
 @dataclass
@@ -127,11 +145,15 @@ class Scenario:
             errors = self.cross_check(clean) or {}
         return clean, errors
 
-    def fault(self, kind, target):
+    def fault(self, kind, target, params=None):
+        """The fault `kind` on `target`, if this scenario has it (for a run with `params`)."""
         for f in self.faults:
-            if f.kind == kind and target in f.targets:
+            if f.kind == kind and target in f.targets_for(params):
                 return f
         return None
+
+    def faults_for(self, params=None):
+        return [f.describe(params) for f in self.faults]
 
     def describe(self):
         return {
@@ -141,7 +163,7 @@ class Scenario:
             "expected": self.expected,
             "params": {p.name: p.schema() for p in self.params},
             "invariants": [{"name": i.name, "description": i.description} for i in self.invariants],
-            "faults": [{"kind": f.kind, "targets": list(f.targets), "help": f.help} for f in self.faults],
+            "faults": self.faults_for(),
             "cluster": self.cluster,
         }
 

@@ -60,9 +60,10 @@ class ControlSerializer(serializers.Serializer):
             kind, target = attrs.get("kind"), attrs.get("target")
             if not kind or not target:
                 raise serializers.ValidationError({"kind": ["a fault needs a kind and a target"]})
-            fault = scenario.fault(kind, target)
+            fault = scenario.fault(kind, target, run.params)
             if fault is None:
-                allowed = ", ".join(f"{f.kind} on {'/'.join(f.targets)}" for f in scenario.faults) or "none"
+                allowed = ", ".join(f"{f['kind']} on {'/'.join(f['targets'])}" for f in scenario.faults_for(run.params))
+                allowed = allowed or "none"
                 raise serializers.ValidationError({"kind": [f"not a fault of this scenario (allowed: {allowed})"]})
             attrs["options"] = dict(fault.options)
         return attrs

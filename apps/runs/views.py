@@ -25,7 +25,7 @@ def run_page(request, run_id):
         "ws": f"/ws/runs/{run.pk}/",
         "api": f"/api/runs/{run.pk}/",
         "can_control": run.visible_to(request.user),
-        "faults": scenario.describe()["faults"] if scenario else [],
+        "faults": scenario.faults_for(run.params) if scenario else [],
         "invariants": scenario.describe()["invariants"] if scenario else [],
     }
     return render(request, "runs/run.html", {"run": run, "scenario": scenario, "page": page})

@@ -238,3 +238,19 @@ def test_an_owner_check_refuses_a_run_with_400_before_anything_is_created(studen
     assert response.json()["params"] == {"rounds": ["only staff may probe"]}
     assert seen == [(student_user, 2)]
     assert not Run.objects.filter(owner=student_user).exists()
+
+
+def test_a_fault_on_a_client_the_run_does_not_have_is_refused(student_user):
+    client = token_client(student_user)
+    run = client.post(
+        "/api/runs/",
+        {"lab": "locks", "scenario": "optimistic", "params": {"clients": 2}},
+        content_type="application/json",
+    ).json()
+    url = f"/api/runs/{run['id']}/control/"
+    Run.objects.filter(pk=run["id"]).update(status=Run.Status.RUNNING)
+    ok = client.post(url, {"action": "fault", "kind": "pause", "target": "c2"}, content_type="application/json")
+    assert ok.status_code == 202, ok.json()
+    refused = client.post(url, {"action": "fault", "kind": "pause", "target": "c3"}, content_type="application/json")
+    assert refused.status_code == 400
+    assert "pause on c1/c2" in refused.json()["kind"][0]

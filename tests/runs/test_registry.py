@@ -73,3 +73,26 @@ def test_a_cross_check_reports_parameters_that_do_not_fit_together():
     assert sc.validate({"fencing": False, "ratio": 0})[1] == {}
     # Field errors come first: the cross check only sees clean values.
     assert sc.validate({"fencing": "maybe"})[1] == {"fencing": ["must be true or false"]}
+
+
+def test_numbered_fault_targets_follow_the_runs_own_parameter():
+    from apps.runs.registry import Fault
+
+    pause = Fault("pause", tuple(f"c{i}" for i in range(1, 17)), "pause a client", numbered=("c", "clients"))
+    sc = scenario()
+    sc.params = (*sc.params, Param("clients", "int", 3, min=1, max=16))
+    sc.faults = (pause,)
+    assert sc.faults_for({"clients": 2}) == [
+        {"kind": "pause", "targets": ["c1", "c2"], "where": "c1, c2", "help": "pause a client"}
+    ]
+    assert sc.fault("pause", "c2", {"clients": 2}) is pause
+    assert sc.fault("pause", "c3", {"clients": 2}) is None
+    assert sc.describe()["faults"][0]["where"] == "c1 … c<clients>"  # the lab page, before any run
+
+
+def test_every_numbered_fault_counts_by_a_parameter_its_scenario_has():
+    for lab in LABS.values():
+        for sc in lab.scenarios.values():
+            names = {p.name for p in sc.params}
+            for f in sc.faults:
+                assert f.numbered is None or f.numbered[1] in names, (lab.name, sc.name, f.kind)

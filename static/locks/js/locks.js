@@ -12,7 +12,6 @@ import { renderSections } from "./sections.js";
 import { apply, init, leaseLeft, overlaps } from "./slice.js";
 
 const TICK_MS = 100;
-const CLIENT = /^c\d+$/;
 
 // The legend: [group, key, text, when it applies (slice) => bool].
 const always = () => true;
@@ -60,17 +59,6 @@ class LocksPanel {
     this.viewT = 0;
     this.syncedAt = 0;
     this.timer = setInterval(() => this.tick(), TICK_MS);
-    // Scenarios declare pause buttons for every client a run may have; the run's own are shown.
-    this.runClients = new Set();
-    const count = /\bclients=(\d+)/.exec(document.getElementById("run-params")?.textContent || "");
-    for (let i = 1; count && i <= Number(count[1]); i++) this.runClients.add(`c${i}`);
-  }
-
-  showFaultsOf(clients) {
-    if (!clients.size) return;
-    for (const group of document.querySelectorAll("#faults .fault-group[data-target]")) {
-      if (CLIENT.test(group.dataset.target)) group.hidden = !clients.has(group.dataset.target);
-    }
   }
 
   sync(slice, state) {
@@ -79,10 +67,6 @@ class LocksPanel {
     // The lanes' strips grow with the view's time, so they follow every event, not only ours.
     if (slice === this.shown && slice.rev === this.shownRev && state.t === this.shownT) return;
     const changed = slice !== this.shown || slice.rev !== this.shownRev;
-    if (changed) {
-      for (const name of slice.clientOrder) this.runClients.add(name);
-      this.showFaultsOf(this.runClients);
-    }
     this.shown = slice;
     this.shownRev = slice.rev;
     this.shownT = state.t;
