@@ -1,4 +1,4 @@
-from apps.runs.registry import Invariant, Lab, Param, Scenario, register
+from apps.runs.registry import Fault, Invariant, Lab, Param, Scenario, register
 
 from . import checkers
 from .engine import coordinator
@@ -91,6 +91,16 @@ def engine_for(job, mode="plain"):
     return run
 
 
+# The most workers a run may use (the `workers` parameter's maximum); a run offers its own.
+WORKER_NAMES = tuple(f"w{i}" for i in range(1, 17))
+KILL_WORKER = Fault(
+    "kill",
+    WORKER_NAMES,
+    "SIGKILL the worker process running the task (an idle worker dies in its next one); the task runs again",
+    numbered=("w", "workers"),
+)
+
+
 def scenario(name, title, summary, job, mode="plain", **kw):
     extra = kw.pop("extra", ())
     return Scenario(
@@ -102,6 +112,7 @@ def scenario(name, title, summary, job, mode="plain", **kw):
         invariants=INVARIANTS,
         cross_check=check_params,
         owner_check=check_owner,
+        faults=(KILL_WORKER,),
     )
 
 

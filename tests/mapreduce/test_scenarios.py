@@ -12,7 +12,7 @@ from apps.mapreduce.engine import coordinator
 from apps.mapreduce.tasks import CeleryDispatcher
 from apps.runs.registry import Check, Invariant, Scenario, get_scenario
 from tests.conftest import lab_node_urls
-from tests.engine import run_engine
+from tests.engine import ScriptedControl, run_engine
 
 SMALL = {"size_limit": 1_500_000, "maps": 4, "reduces": 2}
 
@@ -155,6 +155,43 @@ def test_it_reruns_the_tasks_of_a_killed_worker_process_and_the_output_is_still_
     # The killed attempt wrote part of its output, but only committed attempts were read.
     rounds = checks[1]["evidence"]["rounds"][0]
     assert set(rounds["rerun"]) >= {f["task"] for f in failed}
+
+
+class KillAtBoundary(ScriptedControl):
+    """Presses the run page's "kill" on a worker as the run reaches step boundary `n`."""
+
+    def __init__(self, n, worker):
+        super().__init__()
+        self.n, self.worker = n, worker
+
+    def poll(self):
+        self.seen_boundaries += 1
+        if self.seen_boundaries == self.n:
+            return [{"action": "fault", "kind": "kill", "target": self.worker}]
+        return []
+
+
+def test_an_instructor_kills_a_worker_from_the_page_and_its_task_runs_again(mapreduce_workers):
+    # Boundary 1 sends m0 to w1, 2 sends m1 to w2: the kill comes while w1 runs m0.
+    scenario = get_scenario("mapreduce", "wordcount")
+    assert scenario.fault("kill", "w2", {"workers": 2}) and not scenario.fault("kill", "w3", {"workers": 2})
+    ctx, result, checks, events = run_engine(
+        scenario, lab_node_urls(), params={**SMALL, "task_timeout_ms": 2000}, seed=11, control=KillAtBoundary(2, "w1")
+    )
+    held = {c["name"]: c["held"] for c in checks}
+    assert held["output_matches_reference"] is True and held["each_task_counted_once"] is True
+    # With w1 gone for a while, w2 may have run a whole phase alone: then parallelism is unknown.
+    assert held["workers_ran_in_parallel"] is not False
+    faults = [e for e in events if e["kind"] == "fault"]
+    assert [(e["to"], e["data"]["kind"]) for e in faults] == [("w1", "kill")]
+    tasks = states(events, "task")
+    failed = [t for t in tasks if t["state"] == "failed"]
+    assert [t["worker"] for t in failed] == ["w1"]
+    with pytest.raises(ProcessLookupError):  # the process really died
+        os.kill(failed[0]["pid"], 0)
+    again = [t for t in tasks if t["task"] == failed[0]["task"] and t["attempt"] == 2 and t["state"] == "completed"]
+    assert again
+    assert "w1" in {w["worker"] for w in states(events, "worker") if w["state"] == "dead"}
 
 
 def test_a_stalled_attempt_times_out_is_rerun_and_its_late_output_is_ignored(mapreduce_workers):

@@ -13,7 +13,7 @@ from collections import deque
 
 from . import corpus
 from .jobs import make_job
-from .worker import Keys, encode_split
+from .worker import TTL_S, Keys, encode_split
 
 MAX_ATTEMPTS = 4
 START_TIMEOUT_S = 15.0  # a task sent to a worker that never picks it up is given to another
@@ -38,6 +38,7 @@ class WorkerState:
         self.name, self.host = name, host
         self.current = None  # the attempt it is running (a timed-out one too, until it reports)
         self.state = "up"
+        self.kill_next = False  # an instructor killed it while idle: its next attempt dies
 
 
 class Attempt:
@@ -52,6 +53,8 @@ class Attempt:
         self.w_start = self.w_end = None
         self.w_previous_end = None  # when the worker process's previous attempt (of any run) ended
         self.report = {}
+        self.keys = None  # its round's keys
+        self.kill_requested = False  # an instructor killed its worker while it ran
 
 
 class Task:
@@ -265,6 +268,9 @@ class Round:
         if worker.current is a:
             worker.current = None
             self.emit_worker(worker, "up")
+        if a.kill_requested:
+            # It was past its last check when the kill came: the worker dies in its next attempt.
+            a.kill_requested, worker.kill_next = False, True
         if state == "done":
             self.commit(task, a)
         elif state == "cancelled":
@@ -442,8 +448,11 @@ class Round:
         self.ctx.step()
         n = len(task.attempts) + 1
         fault = self.faults.get(task.id) if n == 1 else None
+        if worker.kill_next:
+            fault, worker.kill_next = "kill", False
         a = Attempt(task, n, worker, backup, fault)
         a.sent_ms = self.ctx.clock
+        a.keys = self.keys
         task.attempts.append(a)
         worker.current = a
         spec = {
@@ -499,6 +508,22 @@ class Coordinator:
         self.timeout_s = timeout_ms / 1000.0
         self.wall0, self.clock0 = time.time(), ctx.clock
         self.workers = []
+        ctx.on_fault("kill", self.kill)
+
+    def kill(self, target, **options):
+        """The run page's "kill" on a worker: the process running its attempt SIGKILLs itself at the
+        attempt's next check (a real death, on whichever host it runs); an idle worker's next
+        attempt dies instead."""
+        worker = next((w for w in self.workers if w.name == target), None)
+        if worker is None:
+            raise ValueError(f"{target} is not one of this run's workers ({', '.join(w.name for w in self.workers)})")
+        a = worker.current
+        if a is not None and a.state in ("sent", "running"):
+            a.kill_requested = True
+            self.redis.set(a.keys.kill(a.task.id, a.n), 1, ex=TTL_S)
+            return {"worker": worker.name, "host": worker.host, "attempt": f"{a.task.id}#{a.n}"}
+        worker.kill_next = True
+        return {"worker": worker.name, "host": worker.host, "attempt": "its next one"}
 
     def run_ms(self, wall):
         """A worker's own timestamp (time.time() on its host) as milliseconds of this run."""

@@ -49,6 +49,10 @@ class Keys:
     def commit(self, task):
         return f"{self.base}:commit:{task}"
 
+    def kill(self, task, attempt):
+        """Set by the coordinator when an instructor kills the worker running this attempt."""
+        return f"{self.base}:kill:{task}:{attempt}"
+
     def pattern(self):
         return f"{self.base}:*"
 
@@ -117,11 +121,14 @@ class Attempt:
 
     def check_cancelled(self):
         """Stops when another attempt was committed, or when the round is gone (the run was
-        stopped and cleaned up)."""
+        stopped and cleaned up); dies when an instructor killed this worker."""
         with self.client.pipeline(transaction=False) as pipe:
             pipe.exists(self.commit_key)
             pipe.exists(self.keys.job())
-            committed, round_exists = pipe.execute()
+            pipe.exists(self.keys.kill(self.task, self.attempt))
+            committed, round_exists, killed = pipe.execute()
+        if killed:
+            self.die()
         if committed or not round_exists:
             raise Cancelled()
 
