@@ -172,7 +172,8 @@ class KillAtBoundary(ScriptedControl):
 
 
 def test_an_instructor_kills_a_worker_from_the_page_and_its_task_runs_again(mapreduce_workers):
-    # Boundary 1 sends m0 to w1, 2 sends m1 to w2: the kill comes while w1 runs m0.
+    # Boundary 1 sends the first wave (m0 to w1, m1 to w2); at 2, the first commit, w1 is busy or
+    # about to be sent its next task: either way an attempt of w1's dies.
     scenario = get_scenario("mapreduce", "wordcount")
     assert scenario.fault("kill", "w2", {"workers": 2}) and not scenario.fault("kill", "w3", {"workers": 2})
     ctx, result, checks, events = run_engine(
@@ -192,6 +193,14 @@ def test_an_instructor_kills_a_worker_from_the_page_and_its_task_runs_again(mapr
     again = [t for t in tasks if t["task"] == failed[0]["task"] and t["attempt"] == 2 and t["state"] == "completed"]
     assert again
     assert "w1" in {w["worker"] for w in states(events, "worker") if w["state"] == "dead"}
+
+
+def test_a_run_slowed_down_to_watch_still_runs_its_tasks_side_by_side(mapreduce_workers):
+    # At the lab page's pace the coordinator is held at every step boundary: a wave of tasks leaves
+    # at one boundary, so the workers still run it together.
+    scenario = get_scenario("mapreduce", "wordcount")
+    ctx, result, checks, events = run_engine(scenario, lab_node_urls(), params=SMALL, seed=11, speed=5)
+    assert_passed(checks)
 
 
 def test_a_stalled_attempt_times_out_is_rerun_and_its_late_output_is_ignored(mapreduce_workers):

@@ -171,7 +171,7 @@ class Round:
         self.pending.extend(self.maps)
         while True:
             if self.unwritten:
-                self.write_split()
+                self.write_splits()
             self.poll(wait=0 if self.unwritten else 0.05)
             if self.phase == "map" and all(t.committed for t in self.maps):
                 self.start_reduce()
@@ -183,6 +183,14 @@ class Round:
         elapsed = round((time.monotonic() - began) * 1000.0, 1)
         self.drain()
         return keys, elapsed
+
+    def write_splits(self):
+        """Writes the next split, and any other the free workers' next wave needs, so the tasks of a
+        wave can leave together."""
+        wave = [t.spec["split"] for t in self.pending if t.kind == "map"][: max(1, len(self.free_workers()))]
+        self.write_split()
+        while self.unwritten and wave and self.unwritten[0][0] <= max(wave):
+            self.write_split()
 
     def write_split(self):
         i, elements = self.unwritten.popleft()
@@ -404,14 +412,18 @@ class Round:
         free = [w for w in self.co.workers if w.current is None]
         return sorted(free, key=lambda w: (w.state == "dead", w.name))
 
+    def ready(self, task):
+        return not (task.kind == "map" and task.spec["split"] > self.written)  # else its split is not in Redis yet
+
     def schedule(self):
+        if self.free_workers() and self.pending and self.ready(self.pending[0]):
+            # One step boundary per wave, not per task: the tasks of a wave leave together, so they
+            # run side by side even when a viewer slows the run down.
+            self.ctx.step()
         sent = []
         for worker in self.free_workers():
-            if not self.pending:
+            if not self.pending or not self.ready(self.pending[0]):
                 break
-            task = self.pending[0]
-            if task.kind == "map" and task.spec["split"] > self.written:
-                break  # its split is not in Redis yet
             sent.append(self.dispatch(self.pending.popleft(), worker, backup=False))
         # Recorded once the whole wave is out, so the workers start it as close together as they can.
         for a in sent:
@@ -438,6 +450,8 @@ class Round:
             and now - t.live()[0].w_start > threshold
         ]
         candidates.sort(key=lambda t: t.live()[0].w_start)
+        if candidates and self.free_workers():
+            self.ctx.step()
         for worker in self.free_workers():
             if not candidates:
                 break
@@ -445,7 +459,6 @@ class Round:
             self.emit_task(a.task, a, "in_progress")
 
     def dispatch(self, task, worker, backup):
-        self.ctx.step()
         n = len(task.attempts) + 1
         fault = self.faults.get(task.id) if n == 1 else None
         if worker.kill_next:
