@@ -4,18 +4,12 @@ import random
 import threading
 import time
 
+from .engine_api import RunStopped, cmd
 from .history import History
 
+__all__ = ["ACTIONS", "NullControl", "RunContext", "RunStopped"]
+
 ACTIONS = ("pause", "resume", "step", "speed", "stop", "fault")
-
-
-class RunStopped(Exception):
-    """Raised at a step boundary when the run must end early: stopped by a user, or over a limit."""
-
-    def __init__(self, reason, status="cancelled"):
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
 
 
 class NullControl:
@@ -93,6 +87,10 @@ class RunContext:
             self.cancel(f"the run reached its limit of {self._event_limit} events", status="failed")
             raise RunStopped(self.cancel_reason, "failed")
         return self._recorder.emit(kind, actor=actor, to=to, label=label, data=data, **fields)
+
+    def cmd(self, node, command, call, *, actor="", summary=None):
+        """Runs one real command on `node` and records it as one `cmd` event (engine_api.cmd)."""
+        return cmd(self.emit, actor, node, command, call, summary=summary)
 
     def cancel(self, reason, status="cancelled"):
         if not self.cancelled.is_set():

@@ -5,12 +5,13 @@ znode root (`/distlab/run<id>`); `cleanup()` removes them all.
 """
 
 import re
-import time
 from urllib.parse import unquote, urlparse
 
 import pymysql
 import redis
 from kazoo.client import KazooClient
+
+from .engine_api import timed  # noqa: F401 - re-exported for the platform's own callers
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -224,10 +225,3 @@ def leftover_run_ids(*, mariadb_url, redis_url, zk_hosts, timeout=5.0):
         zk.stop()
         zk.close()
     return ids
-
-
-def timed(fn, *args, **kwargs):
-    """Calls fn and returns (result, milliseconds)."""
-    began = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, round((time.perf_counter() - began) * 1000.0, 3)

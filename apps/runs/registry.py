@@ -8,6 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .engine_api import Check
+
+__all__ = ["Check", "Fault", "Invariant", "Lab", "Param", "Scenario", "get_scenario", "register", "verdict_of"]
+
 _TYPES = {"int": int, "float": float, "bool": bool, "str": str, "choice": str}
 
 
@@ -57,12 +61,6 @@ class Param:
         if self.choices:
             s["choices"] = list(self.choices)
         return s
-
-
-@dataclass(frozen=True)
-class Check:
-    held: bool | None
-    evidence: Any = None
 
 
 @dataclass(frozen=True)
