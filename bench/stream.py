@@ -16,7 +16,6 @@ import contextlib
 import json
 import multiprocessing
 import os
-import platform
 import re
 import signal
 import socket
@@ -30,11 +29,9 @@ import urllib.request
 from array import array
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "stream.json"
-README = ROOT / "bench" / "README.md"
-TABLE_BEGIN, TABLE_END = "<!-- stream:begin (written by bench/stream.py) -->", "<!-- stream:end -->"
-SETTINGS = "labsite.settings.dev"
+import common
+from common import ROOT, SETTINGS, ratio
+
 CHANNEL = "bench:baseline"
 # The paced run goes before the fan-out, so nothing the fan-out leaves behind can touch its tail.
 SCENARIOS = ("baseline_1", "baseline_50", "baseline_paced", "one_viewer", "paced", "fifty_viewers")
@@ -301,19 +298,13 @@ class Api:
 
 def setup_django():
     """Migrates; returns an API token and a session cookie for the `bench` user (staff)."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    common.setup_django(SETTINGS, migrate=True)
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.test import Client
     from rest_framework.authtoken.models import Token
 
     from apps.runs.models import Run
 
-    call_command("migrate", verbosity=0, interactive=False)
     user, _ = get_user_model().objects.update_or_create(username="bench", defaults={"is_staff": True})
     # An interrupted benchmark may have left runs that count against the quota.
     Run.objects.filter(owner=user, status__in=Run.ACTIVE).update(
@@ -450,10 +441,6 @@ def fmt(x, nd=0):
     return "–" if x is None else f"{x:,.{nd}f}"
 
 
-def ratio(a, b):
-    return round(a / b, 3) if a and b else None
-
-
 def build_report(args, res, meta):
     one, fifty, paced = res["one_viewer"], res["fifty_viewers"], res["paced"]
     one_vs_base = ratio(one["events_per_s"]["median"], res["baseline_1"]["events_per_s"]["median"])
@@ -476,8 +463,8 @@ def build_report(args, res, meta):
     ]
     failures += [f"`{k}`: run {s['run_status']}" for k, s in res.items() if s.get("run_status", "done") != "done"]
     return {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "when": common.stamp(),
+        "machine": common.machine(),
         "events": args.events,
         "paced_events": args.paced_events,
         "viewers": args.viewers,
@@ -510,11 +497,6 @@ def table(report):
     return "\n".join(lines)
 
 
-def update_readme(text):
-    head, rest = README.read_text().split(TABLE_BEGIN, 1)
-    README.write_text(f"{head}{TABLE_BEGIN}\n{text}\n{TABLE_END}{rest.split(TABLE_END, 1)[1]}")
-
-
 # Main ------------------------------------------------------------------------------------------
 
 
@@ -525,12 +507,8 @@ def main():
     parser.add_argument("--paced-events", type=int, default=5000, help="events at 1,000/s (default 5000)")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, help="run these only; print details, write nothing")
     args = parser.parse_args()
-
-    def log(msg):
-        print(f"[stream {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-    # A SIGTERM ends the script through its finally block, so daphne and the worker stop too.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    log = common.logger("stream")
+    common.exit_on_sigterm()  # daphne and the worker stop too
     started = time.monotonic()
     token, sessionid = setup_django()
     from django.conf import settings
@@ -568,13 +546,8 @@ def main():
         return 0
     meta = {"debug": settings.DEBUG, "worker": "celery prefork, 1 process", "asgi": "daphne, 1 process"}
     meta |= {"other_workers_on_broker": others, "runtime_s": round(time.monotonic() - started, 1)}
-    report = build_report(args, res, meta)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    text = table(report)
-    print(text)
-    update_readme(text)
-    log(f"results in {RESULTS.relative_to(ROOT)} ({meta['runtime_s']} s)")
+    path = common.publish("stream", build_report(args, res, meta), table)
+    log(f"results in {path.relative_to(ROOT)} ({meta['runtime_s']} s)")
     return 0
 
 

@@ -12,10 +12,14 @@ import os
 import random
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
 HOST = "127.0.0.1"
+
+# Children this process started, so their exit is collected (a zombie keeps its pid but is dead).
+_children: dict[int, subprocess.Popen] = {}
 
 
 def boot_id():
@@ -72,12 +76,36 @@ def send(pid, sig, started=None):
     return True
 
 
-def wait_gone(pid, started=None, timeout=10.0, reap=None):
-    """Waits until the process has exited; `reap(pid)` collects it when it is our own child."""
+def spawn(argv, cwd, log_path, env):
+    """Starts a node process in a session of its own (a terminal's Ctrl-C reaches none of them, and
+    each can be signalled as a group), its output appended to `log_path`: (pid, start time)."""
+    with open(log_path, "ab") as log:
+        popen = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _children[popen.pid] = popen
+    # 0 never matches a live process: one that exited at once is recorded as gone.
+    return popen.pid, start_time(popen.pid) or 0
+
+
+def reap(pid):
+    """Collects the exit of a process this one started, so that it does not linger as a zombie."""
+    popen = _children.get(pid)
+    if popen is not None and popen.poll() is not None:
+        del _children[pid]
+
+
+def wait_gone(pid, started=None, timeout=10.0):
+    """Waits until the process has exited."""
     deadline = time.monotonic() + timeout
     while True:
-        if reap:
-            reap(pid)
+        reap(pid)
         if not alive(pid, started):
             return True
         if time.monotonic() >= deadline:
@@ -85,21 +113,21 @@ def wait_gone(pid, started=None, timeout=10.0, reap=None):
         time.sleep(0.02)
 
 
-def terminate(pid, started=None, timeout=10.0, reap=None):
+def terminate(pid, started=None, timeout=10.0):
     """Graceful stop: SIGTERM (and SIGCONT, so a paused process can act on it), then SIGKILL."""
     if send(pid, signal.SIGTERM, started):
         send(pid, signal.SIGCONT, started)
-        if wait_gone(pid, started, timeout, reap):
+        if wait_gone(pid, started, timeout):
             return "terminated"
     if send(pid, signal.SIGKILL, started):
-        wait_gone(pid, started, 5.0, reap)
+        wait_gone(pid, started, 5.0)
         return "killed"
     return "gone"
 
 
-def kill(pid, started=None, reap=None):
+def kill(pid, started=None):
     if send(pid, signal.SIGKILL, started):
-        wait_gone(pid, started, 5.0, reap)
+        wait_gone(pid, started, 5.0)
         return True
     return False
 
@@ -133,6 +161,20 @@ def processes_under(directory):
         if hit and alive(pid):
             found[pid] = hit
     return found
+
+
+def ask(port, request, until=None, timeout=5.0):
+    """Sends `request` (bytes) to a loopback port and reads the answer up to the bytes `until`, or
+    until the other side closes when `until` is None."""
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        sock.sendall(request)
+        data = b""
+        while until is None or not data.endswith(until):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data
 
 
 def port_open(port, timeout=0.5):

@@ -31,8 +31,9 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import sys
+
+from . import procs
 
 HOST = "127.0.0.1"
 CHUNK = 65536
@@ -199,14 +200,7 @@ async def main(args):
 
 def control(port, request, timeout=5.0):
     """Sends one control request to the proxy on `port` and returns its answer."""
-    with socket.create_connection((HOST, port), timeout=timeout) as sock:
-        sock.sendall((json.dumps(request) + "\n").encode())
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+    data = procs.ask(port, (json.dumps(request) + "\n").encode(), b"\n", timeout)
     if not data:
         raise ConnectionError(f"the proxy on port {port} closed the control connection without answering")
     return json.loads(data)

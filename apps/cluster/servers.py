@@ -1,19 +1,21 @@
 """How each kind of dedicated node is prepared, started, probed and steered. Plain Python.
 
 Every server binds 127.0.0.1 only, keeps everything it writes (data, logs, sockets, temporary files)
-in its node directory, and runs in the foreground so the supervisor owns its pid.
+in its node directory, and runs in the foreground so the supervisor owns its pid. The methods take
+the node they work on, an apps.cluster.model.Node.
 """
 
 import contextlib
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import pymysql
 from kazoo.client import KazooClient
+
+from . import procs
 
 # Exceptions are caught as pymysql.Error, never pymysql.err.Error: once Django's MySQL backend has
 # imported `MySQLdb.err` (pymysql installed as MySQLdb), `pymysql.err` names a second copy of the
@@ -47,7 +49,7 @@ class NotReady(Exception):
 
 
 def _in(node, *parts):
-    return str(Path(node["dir"], *parts))
+    return str(Path(node.dir, *parts))
 
 
 class MariaDB:
@@ -143,20 +145,20 @@ class MariaDB:
     def socket_path(self, node):
         """A short socket path: in the node directory if it fits in sun_path, else under the base
         directory; failing both, a path relative to the data directory (mariadbd's working directory)."""
-        short = hashlib.sha1(node["id"].encode()).hexdigest()[:12]
-        for candidate in (Path(node["dir"], "mysqld.sock"), self.base_dir / ".sock" / f"{short}.sock"):
+        short = hashlib.sha1(node.id.encode()).hexdigest()[:12]
+        for candidate in (Path(node.dir, "mysqld.sock"), self.base_dir / ".sock" / f"{short}.sock"):
             if len(str(candidate)) <= SOCKET_LIMIT:
                 return str(candidate)
         return "mysqld.sock"
 
     def prepare(self, node, peers):
-        data = Path(node["dir"], "data")
+        data = Path(node.dir, "data")
         shutil.copytree(self.template, data, symlinks=True)
         (data / "distlab-template").unlink()
-        Path(node["dir"], "tmp").mkdir(exist_ok=True)
-        node["socket"] = self.socket_path(node)
-        if node["socket"].startswith(str(self.base_dir / ".sock")):
-            Path(node["socket"]).parent.mkdir(exist_ok=True)
+        Path(node.dir, "tmp").mkdir(exist_ok=True)
+        node.socket = self.socket_path(node)
+        if node.socket.startswith(str(self.base_dir / ".sock")):
+            Path(node.socket).parent.mkdir(exist_ok=True)
 
     def argv(self, node):
         return [
@@ -164,14 +166,14 @@ class MariaDB:
             "--no-defaults",
             *self._user(),
             f"--datadir={_in(node, 'data')}",
-            f"--port={node['port']}",
+            f"--port={node.port}",
             f"--bind-address={HOST}",
-            f"--socket={node['socket']}",
+            f"--socket={node.socket}",
             f"--pid-file={_in(node, 'mariadbd.pid')}",
             f"--tmpdir={_in(node, 'tmp')}",
             f"--log-error={_in(node, 'server.log')}",
             *MARIADB_OPTIONS,
-            *node.get("options", ()),  # the caller's extra settings (Supervisor.up(options=...)) win
+            *node.options,  # the caller's extra settings (Supervisor.up(options=...)) win
         ]
 
     def connect(self, port, timeout=2.0, **options):
@@ -190,7 +192,7 @@ class MariaDB:
 
     def probe(self, node):
         try:
-            conn = self.connect(node["port"], timeout=1.0)
+            conn = self.connect(node.port, timeout=1.0)
         except pymysql.Error as exc:
             raise NotReady(str(exc)) from None
         try:
@@ -201,7 +203,7 @@ class MariaDB:
 
     def kill_connections(self, node):
         """KILL CONNECTION of every client connection but the killer's own."""
-        conn = self.connect(node["port"], timeout=5.0)
+        conn = self.connect(node.port, timeout=5.0)
         try:
             with conn.cursor() as cur:
                 cur.execute(
@@ -236,7 +238,7 @@ class Redis:
         return f"redis://{HOST}:{port}/0"
 
     def prepare(self, node, peers):
-        Path(node["dir"], "data").mkdir()
+        Path(node.dir, "data").mkdir()
 
     def argv(self, node):
         # Append-only file, fsync every second: a restart keeps the data, a SIGKILL may lose the last
@@ -244,7 +246,7 @@ class Redis:
         return [
             self.tools["redis-server"],
             "--port",
-            str(node["port"]),
+            str(node.port),
             "--bind",
             HOST,
             "--dir",
@@ -263,19 +265,11 @@ class Redis:
 
     def _command(self, port, *words, timeout=1.0):
         request = f"*{len(words)}\r\n" + "".join(f"${len(w.encode())}\r\n{w}\r\n" for w in words)
-        with socket.create_connection((HOST, port), timeout=timeout) as sock:
-            sock.sendall(request.encode())
-            reply = b""
-            while not reply.endswith(b"\r\n"):
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                reply += chunk
-        return reply.decode(errors="replace").strip()
+        return procs.ask(port, request.encode(), b"\r\n", timeout).decode(errors="replace").strip()
 
     def probe(self, node):
         try:
-            reply = self._command(node["port"], "PING")
+            reply = self._command(node.port, "PING")
         except OSError as exc:
             raise NotReady(str(exc)) from None
         if reply != "+PONG":  # -LOADING while it replays its append-only file
@@ -283,19 +277,14 @@ class Redis:
 
     def kill_connections(self, node):
         """CLIENT KILL of every normal client connection, keeping the killer's own."""
-        reply = self._command(node["port"], "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes", timeout=5.0)
+        reply = self._command(node.port, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes", timeout=5.0)
         if not reply.startswith(":"):
             raise RuntimeError(f"CLIENT KILL answered {reply}")
         return {"killed": int(reply[1:])}
 
 
 def four_letter_word(port, word, timeout=1.0):
-    with socket.create_connection((HOST, port), timeout=timeout) as sock:
-        sock.sendall(word.encode())
-        data = b""
-        while chunk := sock.recv(4096):
-            data += chunk
-    return data.decode(errors="replace")
+    return procs.ask(port, word.encode(), timeout=timeout).decode(errors="replace")
 
 
 class ZooKeeper:
@@ -312,9 +301,9 @@ class ZooKeeper:
         return f"{HOST}:{port}"
 
     def prepare(self, node, peers):
-        data = Path(node["dir"], "data")
+        data = Path(node.dir, "data")
         data.mkdir()
-        Path(node["dir"], "tmp").mkdir()
+        Path(node.dir, "tmp").mkdir()
         # A short tick so lessons on session expiry need not wait long: sessions of 1 to 30 s.
         lines = [
             "tickTime=500",
@@ -323,7 +312,7 @@ class ZooKeeper:
             "minSessionTimeout=1000",
             "maxSessionTimeout=30000",
             f"dataDir={data}",
-            f"clientPort={node['port']}",
+            f"clientPort={node.port}",
             f"clientPortAddress={HOST}",
             "admin.enableServer=false",
             "4lw.commands.whitelist=ruok,srvr,stat,mntr,cons",
@@ -331,10 +320,10 @@ class ZooKeeper:
             "preAllocSize=1024",
         ]
         if len(peers) > 1:
-            (data / "myid").write_text(f"{node['myid']}\n")
+            (data / "myid").write_text(f"{node.myid}\n")
             for peer in peers:
-                lines.append(f"server.{peer['myid']}={HOST}:{peer['peer_port']}:{peer['election_port']}")
-        Path(node["dir"], "zoo.cfg").write_text("\n".join(lines) + "\n")
+                lines.append(f"server.{peer.myid}={HOST}:{peer.peer_port}:{peer.election_port}")
+        Path(node.dir, "zoo.cfg").write_text("\n".join(lines) + "\n")
 
     def argv(self, node):
         return [
@@ -344,7 +333,7 @@ class ZooKeeper:
             "-XX:TieredStopAtLevel=1",
             "-XX:-UsePerfData",  # no /tmp/hsperfdata_<user>: nothing is written outside the node
             f"-Djava.io.tmpdir={_in(node, 'tmp')}",
-            f"-Dzookeeper.log.dir={node['dir']}",
+            f"-Dzookeeper.log.dir={node.dir}",
             "-Dzookeeper.root.logger=INFO,CONSOLE",
             "-cp",
             self.tools["zookeeper.jar"],
@@ -354,10 +343,10 @@ class ZooKeeper:
 
     def probe(self, node):
         try:
-            if four_letter_word(node["port"], "ruok") != "imok":
+            if four_letter_word(node.port, "ruok") != "imok":
                 raise NotReady("no imok")
             # ruok answers before an ensemble member has joined a quorum; srvr says when it serves.
-            if "Mode:" not in four_letter_word(node["port"], "srvr"):
+            if "Mode:" not in four_letter_word(node.port, "srvr"):
                 raise NotReady("not serving yet")
         except OSError as exc:
             raise NotReady(str(exc)) from None

@@ -11,6 +11,7 @@ import redis
 from kazoo.client import KazooClient, KazooState
 
 from apps.cluster.supervisor import ClusterError
+from apps.runs.engine_api import NodeDown
 from tests.conftest import wait_until
 
 from .conftest import redis_client
@@ -97,6 +98,18 @@ def test_a_graceful_stop_then_restart_keeps_the_node_on_the_same_ports(superviso
     after = supervisor.status("trio").node("db3")
     assert (after.state, after.port, after.proxy_port) == ("up", before.port, before.proxy_port)
     assert after.pid != before.pid
+
+
+def test_a_fault_on_a_node_that_is_down_reaches_an_engine_as_node_down(supervisor, trio):
+    supervisor.fault("trio", "db3", "kill")
+    try:
+        with pytest.raises(NodeDown, match="cannot pause db3: it is down") as refused:
+            supervisor.fault("trio", "db3", "pause")
+        assert (refused.value.node, refused.value.state) == ("db3", "down")
+        assert isinstance(refused.value, ClusterError)  # the CLI and the API refuse it in one line
+    finally:
+        supervisor.fault("trio", "db3", "restart")
+    assert supervisor.status("trio").node("db3").state == "up"
 
 
 def test_kill_connections_ends_every_mariadb_client_connection_but_the_killers(supervisor, trio):

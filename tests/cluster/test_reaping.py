@@ -13,7 +13,7 @@ import pytest
 
 from apps.cluster import procs
 from apps.cluster.servers import MariaDB
-from apps.cluster.supervisor import MISSING, ClusterError, NodeFailed, Supervisor
+from apps.cluster.supervisor import MISSING, ClusterError, Node, NodeFailed, Supervisor
 from tests.conftest import ROOT
 
 from .conftest import recorded_processes
@@ -159,12 +159,19 @@ def test_it_refuses_cluster_names_that_are_not_short_lowercase_words(tmp_path, n
 
 
 def test_a_mariadb_socket_path_too_long_for_unix_sockets_falls_back_to_a_short_one(tmp_path):
-    node = {"dir": None, "id": "a-cluster-with-a-long-name-0001-db1"}
     base = tmp_path / ("b" * (80 - len(str(tmp_path))))
-    node["dir"] = str(base / "a-cluster-with-a-long-name-0001" / "db1")
+    node = Node(
+        name="db1",
+        kind="mariadb",
+        id="a-cluster-with-a-long-name-0001-db1",
+        dir=str(base / "a-cluster-with-a-long-name-0001" / "db1"),
+        port=0,
+        proxy_port=0,
+        control_port=0,
+    )
     assert MariaDB({}, base).socket_path(node).startswith(str(base / ".sock") + "/")
     deeper = tmp_path / ("d" * 120)
-    node["dir"] = str(deeper / "demo" / "db1")
+    node.dir = str(deeper / "demo" / "db1")
     assert MariaDB({}, deeper).socket_path(node) == "mysqld.sock"  # relative to its data directory
 
 
