@@ -17,23 +17,18 @@ gives them ports of their own), in one run, with no events recorded:
 - contended increments per second, latency, and retries (optimistic) or lock waits (pessimistic)
   per increment, for each number of clients and of hot rows, with the lab's optimistic and
   pessimistic increments on the lab's storage (the median of a few batches per point).
-Writes bench/results/locks.json and prints a markdown table. Exits 0 whatever the numbers,
+Writes bench/results/locks.json and the table in bench/README.md. Exits 0 whatever the numbers,
 non-zero only when the benchmark itself could not run.
 """
 
 import argparse
-import json
 import os
-import platform
 import random
 import statistics
-import sys
-import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "locks.json"
+import common
+
 TARGET = 0.9  # the lab's lock at this fraction of the library's, or better
 RUN_ID = 990_000_000 + os.getpid() % 1_000_000  # a namespace of its own on the lab nodes
 
@@ -90,7 +85,8 @@ def uncontended(nodes, args, log):
     from kazoo.client import KazooClient
 
     from apps.locks.engine.lease import Lease
-    from apps.locks.engine.zk import ZkLockRecipe, zk_endpoint
+    from apps.locks.engine.zk_harness import zk_endpoint
+    from apps.locks.engine.zk_recipe import ZkLockRecipe
 
     out = {}
     client = redis.Redis.from_url(nodes.redis_url, decode_responses=True)
@@ -129,7 +125,7 @@ def uncontended(nodes, args, log):
             kazoo_lock.release()
 
         out["zookeeper"] = pair("zookeeper", lab, library, args, log) | {
-            "lab": "apps.locks.engine.zk.ZkLockRecipe",
+            "lab": "apps.locks.engine.zk_recipe.ZkLockRecipe",
             "library": "kazoo.recipe.lock.Lock",
         }
     finally:
@@ -139,7 +135,7 @@ def uncontended(nodes, args, log):
 
 
 def contended(nodes, args, log):
-    from apps.locks.engine.db import optimistic_increment, pessimistic_increment
+    from apps.locks.engine.db import increment_batch
     from apps.locks.engine.storage import Storage
 
     hot_levels, client_levels = args.hot_rows, args.clients
@@ -148,11 +144,8 @@ def contended(nodes, args, log):
     for hot in hot_levels:
         for n in client_levels:
             for scheme in ("optimistic", "pessimistic"):
-                tries = [
-                    batch(storage, scheme, n, hot, args.operations, optimistic_increment, pessimistic_increment)
-                    for _ in range(args.repeats)
-                ]
-                point = sorted(tries, key=lambda p: p["per_s"])[len(tries) // 2]  # the median batch
+                tries = [batch(storage, scheme, n, hot, args.operations, increment_batch) for _ in range(args.repeats)]
+                point = common.median_of(tries, "per_s")
                 point["per_s_batches"] = [p["per_s"] for p in tries]
                 point["operations"] = sum(p["operations"] for p in tries)
                 points.append(point)
@@ -166,56 +159,12 @@ def contended(nodes, args, log):
     return points, {"increments": done, "final_counter": final, "lost": done - final}
 
 
-def batch(storage, scheme, n, hot, operations, optimistic_increment, pessimistic_increment):
-    """n clients, each with its own connection, each `operations` increments of a random hot row."""
-    latencies, contended, errors = [], [0], []
-    lock = threading.Lock()
-    start = threading.Barrier(n + 1)
-
-    def body(i):
-        sc = storage.client(f"c{i}")
-        rng = random.Random(i * 7919 + hot)
-        mine, tried = [], 0
-        try:
-            start.wait(timeout=60)
-            for _ in range(operations):
-                row = rng.randint(1, hot)
-                began = time.perf_counter()
-                if scheme == "optimistic":
-                    tried += optimistic_increment(sc, row, 0, lambda: None) - 1
-                elif pessimistic_increment(sc, row, 0, section=False):
-                    tried += 1
-                mine.append((time.perf_counter() - began) * 1000.0)
-        except Exception as exc:  # noqa: BLE001 - reported; the benchmark fails
-            errors.append(f"{type(exc).__name__}: {exc}")
-            start.abort()
-        finally:
-            sc.close()
-            with lock:
-                latencies.extend(mine)
-                contended[0] += tried
-
-    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(1, n + 1)]
-    for t in threads:
-        t.start()
-    start.wait(timeout=60)
-    began = time.perf_counter()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - began
-    if errors:
-        raise RuntimeError(f"{scheme} with {n} clients failed: {errors[0]}")
-    ops = len(latencies)
-    return {
-        "scheme": scheme,
-        "clients": n,
-        "hot_rows": hot,
-        "operations": ops,
-        "per_s": round(ops / elapsed, 1),
-        "latency_ms": round(statistics.mean(latencies), 3),
-        "p95_ms": round(sorted(latencies)[int(0.95 * (ops - 1))], 3),
-        "contended_per_op": round(contended[0] / ops, 3),
-    }
+def batch(storage, scheme, n, hot, operations, increment_batch):
+    """n clients, each with its own connection, each `operations` increments of a random hot row,
+    by the lab's own batch (the sweep's), without logging critical sections."""
+    names = [f"c{i}" for i in range(1, n + 1)]
+    rngs = {name: random.Random(i * 7919 + hot) for i, name in enumerate(names, 1)}
+    return increment_batch(storage, scheme, names, hot, operations, 0, rngs, sections=False)
 
 
 def table(out):
@@ -241,7 +190,10 @@ def table(out):
             f"| {p['contended_per_op']:.2f} | {p['per_s'] / o['per_s']:.2f} |"
         )
     load = out["machine"]["load_before"], out["machine"]["load_after"]
-    lines += ["", f"Load average (1, 5, 15 min) before {load[0]}, after {load[1]}; {out['machine']['cpus']} CPUs."]
+    lines += [
+        "",
+        f"Load average (1, 5, 15 min) before {load[0]}, after {load[1]}; {out['machine']['cpus']} CPUs; {out['when']}.",
+    ]
     return "\n".join(lines)
 
 
@@ -255,15 +207,8 @@ def main():
     parser.add_argument("--operations", type=int, default=100, help="increments per client per batch")
     parser.add_argument("--repeats", type=int, default=3, help="batches per point (the median counts)")
     args = parser.parse_args()
-
-    def log(msg):
-        print(f"locks bench: {msg}", file=sys.stderr, flush=True)
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labsite.settings.dev")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    log = common.logger("locks")
+    common.setup_django()
     from django.conf import settings
 
     from apps.runs.nodes import SharedNodes
@@ -271,7 +216,7 @@ def main():
     nodes = SharedNodes(
         RUN_ID, mariadb_url=settings.LAB_MARIADB_URL, redis_url=settings.LAB_REDIS_URL, zk_hosts=settings.LAB_ZK_HOSTS
     )
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    load_before = common.load()
     try:
         locks = uncontended(nodes, args, log)
         points, check = contended(nodes, args, log)
@@ -279,21 +224,14 @@ def main():
         nodes.cleanup()
     out = {
         "benchmark": "locks",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_before": load_before,
-            "load_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "when": common.stamp(),
+        "machine": common.machine(cpus=os.cpu_count(), load_before=load_before, load_after=common.load()),
         "settings": {k: v for k, v in vars(args).items()},
         "uncontended": locks,
         "contended": points,
         "check": check,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
-    print(table(out))
+    common.publish("locks", out, table)
     if check["lost"]:
         log(f"{check['lost']} increments lost: a lock let two clients through")
         return 1
@@ -301,4 +239,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -2,13 +2,18 @@
 holds and stamped with its own clock, not what the clients believe.
 
 Every engine returns a result with `storage` (Storage.describe()) and `acknowledged` (the
-increments the clients were told succeeded). The pure functions (`overlaps`, `token_regressions`)
-take plain rows, so they can be tested on their own.
+increments the clients were told succeeded); the ZooKeeper checkers count the watch notifications
+the clients' watchers received, as recorded in the run's history. The pure functions (`overlaps`,
+`token_regressions`, `handover_breaks`) take plain rows, so they can be tested on their own.
 """
 
+from collections import Counter
+
+from apps.runs.engine_api import Context
 from apps.runs.registry import Check
 
 from .engine.storage import Storage
+from .engine.zk_recipe import WATCH_OP
 
 MAX_EVIDENCE = 20
 
@@ -143,3 +148,102 @@ def redlock_majority(ctx, result):
         "broken": broken,
     }
     return Check(not broken, evidence)
+
+
+# ZooKeeper: notifications as the clients' watchers received them -------------------------------
+# The recipe records every notification kazoo delivered to a client in the run's history (a
+# `watch` operation: path, type, session), before the engine does anything with it; each lock
+# operation's completion names the znode it held. These checkers count from those records only.
+NOTIFYING = ("DELETED", "CHILD")  # NONE: a session ended and its watches went with it
+
+
+def watch_notifications(ops: list[dict], path: str | None = None) -> list[dict]:
+    """The notifications received, [{index, client, path, type, session}], of the lock at `path`
+    (a CHILD event names the lock's path, a DELETED one a znode under it) or of every lock."""
+    notes = []
+    for op in ops:
+        if op["f"] != WATCH_OP or op["type"] != "ok" or op["value"]["type"] not in NOTIFYING:
+            continue
+        note = {"index": op["index"], "client": op["process"], **op["value"]}
+        lock = note["path"] if note["type"] == "CHILD" else note["path"].rsplit("/", 1)[0]
+        if path is None or lock == path:
+            notes.append(note)
+    return notes
+
+
+def handover_breaks(ops: list[dict], path: str | None = None) -> tuple[dict, list[dict]]:
+    """Whether every hand-over of the lock (at `path`, or any) took exactly one notification, from
+    the history's records: (counts, broken). Nobody watched the lock's parent (no CHILD event); no
+    znode's deletion woke two watchers; each notification of a holder's znode going came to a client
+    while it was acquiring, and no acquisition was woken by two of them."""
+    notes = watch_notifications(ops, path)
+    # Each lock operation, from its invocation to its completion: when its client was acquiring.
+    windows = [op for op in ops if op["type"] != "invoke" and op["f"] in ("increment", "read")]
+    holders = {w["value"]["znode"] for w in windows if isinstance(w.get("value"), dict) and w["value"].get("znode")}
+    woken = Counter(n["path"] for n in notes if n["type"] == "DELETED")
+    releases = [n for n in notes if n["type"] == "DELETED" and n["path"] in holders]
+    broken = []
+    child = [n for n in notes if n["type"] == "CHILD"]
+    if child:
+        broken.append({"problem": f"{len(child)} notifications of the lock's children: someone watched the parent"})
+    twice = {z: k for z, k in woken.items() if k > 1}
+    if twice:
+        broken.append({"problem": "a znode's deletion woke more than one watcher", "znodes": twice})
+    per_window = Counter()
+    for n in releases:
+        window = next(
+            (w for w in windows if w["process"] == n["client"] and w["invoke_index"] < n["index"] < w["index"]), None
+        )
+        if window is None:
+            broken.append({"problem": f"{n['client']} was notified while not acquiring", "notification": n})
+        else:
+            per_window[window["index"]] += 1
+    doubled = [w for w in windows if per_window[w["index"]] > 1]
+    if doubled:
+        broken.append({"problem": "an acquisition was woken by more than one release", "operations": doubled})
+    counts = {
+        "notifications": len(notes),
+        "child_notifications": len(child),
+        "handovers": sum(1 for k in per_window.values() if k == 1),
+        "woken_by_releases": len(releases),
+        "most_woken_by_one_znode": max(woken.values(), default=0),
+    }
+    return counts, broken
+
+
+def one_notification_per_handover(ctx: Context, result: dict | None) -> Check:
+    """Every hand-over took exactly one watch notification, as the clients' watchers received
+    them: each holder's znode going woke one client, its successor, and no one watched the parent."""
+    ops = ctx.history.ops
+    if not any(op["f"] in ("increment", "read") for op in ops):
+        return Check(None, "the run ended before any acquisition")
+    counts, broken = handover_breaks(ops)
+    evidence = {**counts, "broken": broken[:MAX_EVIDENCE]}
+    if result and "zk" in result:
+        evidence["engine_counted"] = result["zk"]["notifications"]
+    return Check(not broken, evidence)
+
+
+def herd_notifications(ctx: Context, result: dict | None) -> Check:
+    """Counted from the notifications the watchers received, round by round: watching the
+    predecessor costs exactly one per hand-over, watching the parent (the herd) costs more for the
+    same clients, and the counts charted are the ones ZooKeeper delivered."""
+    rounds = [op["value"] for op in ctx.history.completed("round") if op["type"] == "ok"]
+    if not rounds:
+        return Check(None, "the run ended before its first round")
+    ops, broken, shown = ctx.history.ops, [], []
+    recorded = {}
+    for r in rounds:
+        count = len(watch_notifications(ops, r["path"]))
+        recorded[(r["clients"], r["herd"])] = count
+        shown.append({"clients": r["clients"], "herd": r["herd"], "recorded": count, "charted": r["notifications"]})
+        if count != r["notifications"]:
+            broken.append({"path": r["path"], "problem": f"{r['notifications']} charted, {count} received"})
+        if not r["herd"]:
+            _, breaks = handover_breaks(ops, r["path"])
+            broken.extend({"path": r["path"], **b} for b in breaks)
+    for (k, herd), count in recorded.items():
+        alone = recorded.get((k, False))
+        if herd and alone is not None and not count > alone:
+            broken.append({"clients": k, "problem": f"the herd cost {count}, no more than the predecessor's {alone}"})
+    return Check(not broken, {"rounds": shown, "broken": broken[:MAX_EVIDENCE]})

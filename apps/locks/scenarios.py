@@ -1,4 +1,4 @@
-from apps.runs.registry import Fault, Invariant, Lab, Param, Scenario, register
+from apps.runs.registry import Assets, Fault, Invariant, Lab, Param, Scenario, register
 
 from . import checkers, zk_scenarios
 from .engine import db, leases
@@ -230,7 +230,9 @@ LAB = register(
         name="locks",
         title="Distributed locks",
         explanation=(
-            "Clients contend for a counter kept in MariaDB, and every critical section is logged with "
+            "Which locks keep two clients out of a critical section, and which only seem to: database "
+            "locks, Redis leases, Redlock and ZooKeeper recipes. Clients contend for a counter kept in "
+            "MariaDB, and every critical section is logged with "
             "the storage server's own clock, so a checker can see whether two clients were ever inside "
             "at once and whether an increment was lost. Database locks come first: none at all, "
             "optimistic (a version column), pessimistic (SELECT ... FOR UPDATE) and the deadlock "
@@ -240,5 +242,6 @@ LAB = register(
             "ZooKeeper's recipes queue clients as sequential znodes that each watch their predecessor."
         ),
         scenarios=[*SCENARIOS, *zk_scenarios.SCENARIOS],
+        run_page=Assets(css=("locks/css/locks.css",), js=("locks/js/locks.js",)),
     )
 )

@@ -7,16 +7,17 @@ import os
 from apps.cluster.runnodes import DedicatedNodes
 from apps.runs.registry import get_scenario, verdict_of
 from tests.engine import run_engine
+from tests.locks.commands import assert_one_cmd_shape
 
 
-def run_dedicated(supervisor, name, params=None, cluster=None):
+def run_dedicated(supervisor, name, params=None, cluster=None, control=None):
     scenario = get_scenario("locks", name)
 
     def start_cluster(run_id, emit):
         spec = cluster or scenario.cluster
         return DedicatedNodes.start(run_id, supervisor, spec, emit=emit, owner_pid=os.getpid())
 
-    ctx, result, checks, events = run_engine(scenario, params=params, nodes=start_cluster)
+    ctx, result, checks, events = run_engine(scenario, params=params, nodes=start_cluster, control=control)
     return result, {c["name"]: c for c in checks}, events
 
 
@@ -39,6 +40,31 @@ def test_redlock_needs_a_majority_of_the_nodes(supervisor):
     assert all(g["votes"] == ["redis3", "redis4", "redis5"] for g in result["phases"][1]["grants"])
 
 
+class KillAtOnce:
+    """An instructor who kills a node at the run's first step boundary."""
+
+    def __init__(self, node):
+        self.node, self.sent = node, False
+
+    def poll(self):
+        if self.sent:
+            return []
+        self.sent = True
+        return [{"action": "fault", "kind": "kill", "target": self.node}]
+
+    def wait(self, timeout):
+        return None
+
+
+def test_a_node_an_instructor_already_killed_is_left_down_when_the_run_kills_it(supervisor):
+    params = {"clients": 1, "operations": 1, "attempts": 2}
+    result, checks, events = run_dedicated(supervisor, "redlock", params, control=KillAtOnce("redis1"))
+    assert verdict_of(list(checks.values())) == "pass", checks
+    kills = [e["to"] for e in events if e["kind"] == "fault" and e["data"]["kind"] == "kill"]
+    assert kills == ["redis1", "redis2", "redis3"]
+    assert "redis1 is already down" in [e["label"] for e in events if e["kind"] == "log"]
+
+
 def test_a_restarted_node_that_forgot_the_key_lets_two_clients_hold_the_lock(supervisor):
     result, checks, events = run_dedicated(supervisor, "redlock-restart")
     assert verdict_of(list(checks.values())) == "fail"
@@ -56,6 +82,10 @@ def test_a_restarted_node_that_forgot_the_key_lets_two_clients_hold_the_lock(sup
         ("restart", "redis5"),
         ("restart", "redis3"),
     ]
+    config = [e for e in assert_one_cmd_shape(events) if e["data"]["command"] == "CONFIG SET appendonly no"]
+    assert sorted(e["to"] for e in config) == [f"redis{i}" for i in range(1, 6)] and all(
+        e["data"]["ok"] for e in config
+    )
     # Read after its restart, redis3 has no key; then c2 takes it there.
     restart = next(e["seq"] for e in events if e["kind"] == "fault" and e["to"] == "redis3")
     after = [e["data"] for e in events if e["seq"] > restart and e["kind"] == "state" and e["actor"] == "redis3"]

@@ -9,6 +9,7 @@ from apps.runs.context import RunStopped
 from apps.runs.registry import get_scenario, verdict_of
 from tests.conftest import lab_node_urls
 from tests.engine import run_engine
+from tests.locks.commands import assert_one_cmd_shape
 
 
 def run(name, params=None, **kwargs):
@@ -86,7 +87,8 @@ def test_a_deadlock_is_broken_by_innodb_and_the_victim_retries():
         assert cycle["errno"] == 1213
         assert sorted(cycle["edges"]) == sorted([[victim, other], [other, victim]])
     assert checks["no_lost_update"]["evidence"]["by_row"] == {"1": 4, "2": 4}
-    assert any("1213" in (e["data"].get("error") or "") for e in events if e["kind"] == "cmd")
+    failed = [e["data"] for e in assert_one_cmd_shape(events) if not e["data"]["ok"]]
+    assert any(d["error"].startswith("1213: Deadlock found") and d["result"] is None for d in failed)
 
 
 def test_the_sweep_charts_both_schemes_against_contention():
@@ -112,7 +114,7 @@ def test_a_redis_lease_keeps_the_clients_apart():
     assert {s["holder"] for s in leases} >= {"c1", "c2", "c3", None}
     held = [s for s in leases if s["holder"] and s["ttl_ms"] == 2000]
     assert len({s["token"] for s in held}) == 9
-    commands = [e["data"]["command"] for e in events if e["kind"] == "cmd" and e["to"] == "redis"]
+    commands = [e["data"]["command"] for e in assert_one_cmd_shape(events) if e["to"] == "redis"]
     assert any(" NX PX 2000" in c for c in commands) and any("compare-and-delete" in c for c in commands)
 
 

@@ -88,3 +88,41 @@ def test_an_optimistic_write_on_a_changed_version_conflicts(nodes):
     with pytest.raises(Conflict):
         c1.compare_and_set(1, value + 1, version)
     assert storage.counters()[1][:2] == (1, 1)
+
+
+def test_a_storage_that_lost_its_last_token_accepts_a_stale_one_and_the_checker_sees_it(nodes):
+    storage = Storage.on(nodes, rows=1).setup()
+    c1, c2 = storage.client("c1"), storage.client("c2")
+    assert c2.fenced_increment(1, 34) is True
+    # A broken storage: the row forgets the last token it accepted (restored from an old backup).
+    conn = storage.connection()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("UPDATE counter SET last_token = NULL WHERE id = %s", (1,))
+    finally:
+        conn.close()
+    assert c1.fenced_increment(1, 33) is True
+    check = checkers.fencing_monotonic(SimpleNamespace(nodes=nodes), result_of(storage, 2))
+    assert check.held is False
+    assert check.evidence["regressions"] == [{"where": "fenced_writes", "row": 1, "token": 33, "after": 34}]
+
+
+def test_redlock_grants_the_storage_never_saw_or_without_a_majority_break_the_majority_check(nodes):
+    storage = Storage.on(nodes, rows=1).setup()
+    c1 = storage.client("c1")
+    c1.leave(c1.enter(row=1, token="t1"))
+    grants = [
+        {"client": "c1", "votes": ["redis1", "redis2", "redis3"], "validity_ms": 900.0},
+        {"client": "c2", "votes": ["redis4", "redis5"], "validity_ms": 900.0},
+    ]
+    result = result_of(storage, 1) | {
+        "quorum": 3,
+        "nodes": 5,
+        "phases": [{"down": [], "acquired": 2, "refused": 0, "grants": grants}],
+    }
+    check = checkers.redlock_majority(SimpleNamespace(nodes=nodes), result)
+    assert check.held is False
+    assert [b["problem"] for b in check.evidence["broken"]] == [
+        "granted without a majority",
+        "2 grants but 1 critical sections in the storage",
+    ]

@@ -1,21 +1,25 @@
 """The ZooKeeper recipes and scenarios of the locks lab, on the real shared ZooKeeper and MariaDB:
-each scenario's verdict, the notifications each recipe costs, and the recipe queueing together with
-kazoo's own locks."""
+each scenario's verdict, the notifications each recipe costs, the recipe queueing together with
+kazoo's own locks, and the checkers catching notifications that real watches add."""
 
 import threading
 import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 
-from apps.locks import zk_scenarios
-from apps.locks.engine.zk import READ, WRITE, LockLost, ZkLockRecipe, contenders, expire_session
-from apps.runs.context import RunStopped
+from apps.locks import checkers, zk_scenarios
+from apps.locks.engine.zk_harness import expire_session
+from apps.locks.engine.zk_recipe import READ, WRITE, LockLost, ZkLockRecipe, contenders, record_watch
+from apps.runs.engine_api import RunStopped
+from apps.runs.history import History
 from apps.runs.registry import verdict_of
 from tests.conftest import lab_node_urls, wait_until
 from tests.engine import run_engine
+from tests.locks.commands import assert_one_cmd_shape
 
 
 def scenario(name):
@@ -41,6 +45,16 @@ def zk_session(**options):
     return zk
 
 
+def assert_no_znodes_left(run_id):
+    """The run's clean-up removed its znodes with its root."""
+    zk = zk_session()
+    try:
+        assert zk.exists(f"/distlab/run{run_id}") is None
+    finally:
+        zk.stop()
+        zk.close()
+
+
 @pytest.fixture
 def sessions():
     """Three sessions of their own and a lock path no run uses; all gone afterwards."""
@@ -60,6 +74,9 @@ def test_it_hands_the_lock_over_with_one_notification_each_and_leaves_no_znodes(
     assert zk["acquisitions"] == 8 and zk["handovers"] >= 3
     assert zk["notifications"] == zk["handovers"] and zk["most_woken_by_one_release"] == 1
     assert checks["no_lost_update"]["evidence"]["final"] == 8
+    connects = [e for e in assert_one_cmd_shape(events) if e["data"]["command"] == "connect"]
+    assert sorted(e["actor"] for e in connects) == ["c1", "c2", "c3", "c4"]
+    assert all(e["data"]["result"].startswith("session 0x") for e in connects)
     # The recipe's steps: children listed without a watch, a watch on the predecessor only.
     assert commands(events, "get_children") and all("watch" not in e["label"] for e in commands(events, "get_children"))
     assert commands(events, "exists") and all(e["label"].endswith(" watch") for e in commands(events, "exists"))
@@ -83,13 +100,7 @@ def test_it_hands_the_lock_over_with_one_notification_each_and_leaves_no_znodes(
     assert acquired == {"c1": 2, "c2": 2, "c3": 2, "c4": 2}  # each lane's counter, last value
     tokens = checks["fencing_monotonic"]["evidence"]["accepted"]
     assert tokens == sorted(tokens) and len(set(tokens)) == 8
-    # The run's clean-up removed its znodes with its root.
-    zk_client = zk_session()
-    try:
-        assert zk_client.exists(f"/distlab/run{ctx.run_id}") is None
-    finally:
-        zk_client.stop()
-        zk_client.close()
+    assert_no_znodes_left(ctx.run_id)
 
 
 def test_the_herd_costs_about_the_square_of_the_clients_where_the_recipe_costs_one_per_hand_over():
@@ -164,15 +175,19 @@ class ExpireTheWaiter:
         self.seen = None  # (c2's znode, when first seen)
         self.sent = None
 
+    def queues(self):
+        """The znodes queued for each run's lock, read from ZooKeeper."""
+        for run_root in self.zk.get_children("/distlab") if self.zk.exists("/distlab") else []:
+            try:
+                yield [z for _, z, _ in contenders(self.zk.get_children(f"/distlab/{run_root}/locks/lock"))]
+            except NoNodeError:
+                continue
+
     def poll(self):
         with self.lock:
-            if self.sent or not self.zk.exists("/distlab"):
+            if self.sent:
                 return []
-            for run_root in self.zk.get_children("/distlab"):
-                try:
-                    queue = [z for _, z, _ in contenders(self.zk.get_children(f"/distlab/{run_root}/locks/lock"))]
-                except NoNodeError:
-                    continue
+            for queue in self.queues():
                 if len(queue) >= 2 and queue[0].startswith("c1__") and queue[1].startswith("c2__"):
                     if self.seen is None or self.seen[0] != queue[1]:
                         self.seen = (queue[1], time.monotonic())
@@ -189,14 +204,17 @@ class ExpireTheWaiter:
         self.zk.close()
 
 
-def test_an_instructor_expiring_a_waiters_session_sends_it_to_the_back_of_the_queue():
-    control = ExpireTheWaiter()
+def run_controlled(control, **params):
+    """A zk-lock run under an instructor's `control`, whose session is closed afterwards."""
     try:
-        ctx, result, checks, events = run_engine(
-            scenario("zk-lock"), lab_node_urls(), {"clients": 3, "operations": 1, "hold_ms": 1000}, control=control
-        )
+        return run_engine(scenario("zk-lock"), lab_node_urls(), params, control=control)
     finally:
         control.close()
+
+
+def test_an_instructor_expiring_a_waiters_session_sends_it_to_the_back_of_the_queue():
+    control = ExpireTheWaiter()
+    ctx, result, checks, events = run_controlled(control, clients=3, operations=1, hold_ms=1000)
     checks = {c["name"]: c for c in checks}
     assert verdict_of(list(checks.values())) == "pass", checks
     fault = next(e for e in events if e["kind"] == "fault")
@@ -219,11 +237,8 @@ class StopOnceQueued(ExpireTheWaiter):
 
 def test_a_stopped_run_ends_every_client_and_closes_their_sessions():
     control = StopOnceQueued()
-    try:
-        with pytest.raises(RunStopped, match="stopped by alice"):
-            run_engine(scenario("zk-lock"), lab_node_urls(), {"clients": 3, "hold_ms": 1000}, control=control)
-    finally:
-        control.close()
+    with pytest.raises(RunStopped, match="stopped by alice"):
+        run_controlled(control, clients=3, hold_ms=1000)
     assert control.sent is not None
     assert not [t.name for t in threading.enumerate() if t.name.startswith("run") and "-c" in t.name]
 
@@ -234,12 +249,8 @@ class PauseTheHolder(ExpireTheWaiter):
     def poll(self):
         with self.lock:
             if self.sent is None:
-                for run_root in self.zk.get_children("/distlab") if self.zk.exists("/distlab") else []:
-                    try:
-                        queue = contenders(self.zk.get_children(f"/distlab/{run_root}/locks/lock"))
-                    except NoNodeError:
-                        continue
-                    if len(queue) >= 2 and queue[1][1].startswith("c2__"):
+                for queue in self.queues():
+                    if len(queue) >= 2 and queue[1].startswith("c2__"):
                         self.sent = time.monotonic()
                         return [{"action": "fault", "kind": "pause", "target": "c1"}]
             elif self.sent > 0 and time.monotonic() - self.sent > 0.6:
@@ -250,12 +261,7 @@ class PauseTheHolder(ExpireTheWaiter):
 
 def test_a_paused_holder_keeps_the_lock_its_session_alive_until_it_resumes():
     control = PauseTheHolder()
-    try:
-        ctx, result, checks, events = run_engine(
-            scenario("zk-lock"), lab_node_urls(), {"clients": 3, "operations": 1, "hold_ms": 1000}, control=control
-        )
-    finally:
-        control.close()
+    ctx, result, checks, events = run_controlled(control, clients=3, operations=1, hold_ms=1000)
     assert verdict_of(checks) == "pass", checks
     seq = {}
     for e in events:
@@ -382,9 +388,65 @@ def test_a_recorded_run_passes_and_leaves_no_znodes_behind():
     assert (run.status, run.verdict) == ("done", "pass"), run.failure_reason
     kinds = set(Event.objects.filter(run=run).values_list("kind", flat=True))
     assert {"cmd", "msg", "state", "fault", "metric", "op", "check", "end"} <= kinds
-    zk = zk_session()
-    try:
-        assert zk.exists(f"/distlab/run{run.pk}") is None
-    finally:
-        zk.stop()
-        zk.close()
+    assert_no_znodes_left(run.pk)
+
+
+def hand_over(sessions, extra_watch=None):
+    """c1 takes the lock, c2 queues behind it, c1 releases and c2 takes it, recorded in a history
+    as the lab's clients record it. `extra_watch(session, znode, watcher)` lets a third session set a
+    watch of its own meanwhile; what that watcher receives is recorded like the clients' watches."""
+    (first, second, third), path = sessions
+    history = History(SimpleNamespace(clock=0.0, emit=lambda *args, **kwargs: None))
+    c1 = ZkLockRecipe(first, path, "c1", history=history)
+    c2 = ZkLockRecipe(second, path, "c2", history=history)
+    op1 = history.invoke("c1", "increment")
+    c1.acquire(timeout=10)
+    held = f"{path}/{c1.node}"
+    op2 = history.invoke("c2", "increment")
+    waiter = threading.Thread(target=c2.acquire, kwargs={"timeout": 20})
+    waiter.start()
+    wait_until(lambda: c2.watches == c1.node, 10, "c2 to watch c1's znode")
+    fired = threading.Event()
+    if extra_watch is not None:
+        extra_watch(third, held, lambda event: (record_watch(history, "c3", third, event), fired.set()))
+    c1.release()
+    history.ok(op1, {"znode": held})
+    waiter.join(20)
+    second_znode = f"{path}/{c2.node}"
+    c2.release()
+    history.ok(op2, {"znode": second_znode})
+    if extra_watch is not None:
+        assert fired.wait(10)
+    return SimpleNamespace(history=history), path
+
+
+@pytest.mark.parametrize("intruder", [False, True])
+def test_a_second_watcher_woken_by_the_holders_release_breaks_one_notification_per_handover(sessions, intruder):
+    extra = (lambda zk, znode, watcher: zk.exists(znode, watch=watcher)) if intruder else None
+    ctx, _ = hand_over(sessions, extra)
+    check = checkers.one_notification_per_handover(ctx, None)
+    assert check.held is (not intruder)
+    assert check.evidence["handovers"] == 1
+    assert check.evidence["most_woken_by_one_znode"] == (2 if intruder else 1)
+    if intruder:
+        problems = [b["problem"] for b in check.evidence["broken"]]
+        assert problems == ["a znode's deletion woke more than one watcher", "c3 was notified while not acquiring"]
+
+
+@pytest.mark.parametrize("intruder", [False, True])
+def test_a_watch_on_the_parent_in_a_predecessor_round_breaks_the_herd_count(sessions, intruder):
+    extra = (lambda zk, znode, watcher: zk.get_children(znode.rsplit("/", 1)[0], watch=watcher)) if intruder else None
+    ctx, path = hand_over(sessions, extra)
+    # The round as the engine records it, charting the one notification its board counted.
+    described = {"clients": 2, "herd": False, "path": path}
+    round_op = ctx.history.invoke("zookeeper", "round", described)
+    ctx.history.ok(round_op, {**described, "notifications": 1})
+    check = checkers.herd_notifications(ctx, None)
+    assert check.held is (not intruder)
+    assert check.evidence["rounds"] == [{"clients": 2, "herd": False, "recorded": 1 + intruder, "charted": 1}]
+    if intruder:
+        problems = [b["problem"] for b in check.evidence["broken"]]
+        assert problems[:2] == [
+            "1 charted, 2 received",
+            "1 notifications of the lock's children: someone watched the parent",
+        ]

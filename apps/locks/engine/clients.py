@@ -5,7 +5,7 @@ import random
 import threading
 import time
 
-from apps.runs.context import RunStopped
+from apps.runs.engine_api import RunStopped
 
 
 class Clients:

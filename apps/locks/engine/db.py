@@ -4,11 +4,12 @@
 import random
 import threading
 import time
+from collections.abc import Callable
 
 import pymysql
 
 from .clients import Clients
-from .storage import DEADLOCK, LOCK_WAIT_TIMEOUT, Conflict, Storage, errno
+from .storage import DEADLOCK, LOCK_WAIT_TIMEOUT, Conflict, Storage, StorageClient, errno
 
 WAITS_QUERY = """
 SELECT r.trx_mysql_thread_id, b.trx_mysql_thread_id, l.lock_table, l.lock_index, l.lock_mode, l.lock_data
@@ -85,9 +86,20 @@ class InnodbWaits:
         if self._thread is not None:
             self._thread.join()
 
-    def register(self, client, thread_id):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def client(self, name: str) -> StorageClient:
+        """A storage client of its own for `name`, whose row-lock waits this sampler can name; it
+        gives up on a row lock after 20 s (1205) rather than hang a run."""
+        sc = self.storage.client(name)
+        sc.set_lock_wait_timeout(20)
         with self._lock:
-            self.threads[thread_id] = client
+            self.threads[sc.thread_id()] = name
+        return sc
 
     # What the clients report ------------------------------------------------------------------
     def wait(self, client, row):
@@ -174,22 +186,28 @@ def optimistic_increment(sc, row, think_s, on_conflict):
             on_conflict()
 
 
+def lock_row(sc: StorageClient, row: int, on_wait: Callable[[], None] | None = None) -> tuple[int, bool]:
+    """Takes the row's exclusive lock with SELECT ... FOR UPDATE: at once when it is free (NOWAIT),
+    else after calling on_wait(), waiting for its holder. (value, whether it had to wait)"""
+    try:
+        value, _ = sc.read(row, for_update=True, nowait=True)
+        return value, False
+    except pymysql.MySQLError as exc:
+        if errno(exc) != LOCK_WAIT_TIMEOUT:
+            raise
+    if on_wait:
+        on_wait()
+    value, _ = sc.read(row, for_update=True)
+    return value, True
+
+
 def pessimistic_increment(sc, row, think_s, *, on_wait=None, on_hold=None, transaction=True, section=True):
     """Lock the row with SELECT ... FOR UPDATE, then read-modify-write it. Returns whether it had
     to wait for the lock."""
     if transaction:
         sc.begin()  # the row lock lives as long as this transaction; under autocommit it would not
-    waited = False
     try:
-        try:
-            value, _ = sc.read(row, for_update=True, nowait=True)
-        except pymysql.MySQLError as exc:
-            if errno(exc) != LOCK_WAIT_TIMEOUT:
-                raise
-            waited = True
-            if on_wait:
-                on_wait()
-            value, _ = sc.read(row, for_update=True)
+        value, waited = lock_row(sc, row, on_wait)
         if on_hold:
             on_hold()
         cs = sc.enter(row) if section else None
@@ -289,9 +307,7 @@ def pessimistic(ctx):
     transaction = p.get("transaction", True)
 
     def body(name, rng):
-        sc = storage.client(name)
-        sc.set_lock_wait_timeout(20)
-        waits.register(name, sc.thread_id())
+        sc = waits.client(name)
         try:
             for _ in range(p["operations"]):
                 ctx.step()
@@ -322,10 +338,8 @@ def pessimistic(ctx):
             sc.close()
         clients.state(name, "done")
 
-    try:
+    with waits:
         clients.run(body)
-    finally:
-        waits.stop()
     return result_of(storage, acknowledged, lock_waits=clients.total("lock_waits"), waits_source=waits.source)
 
 
@@ -348,15 +362,13 @@ def deadlock(ctx):
     def lock(sc, name, row):
         lock = f"counter row {row}"
         clients.state(name, "acquiring", lock=lock)
-        try:
-            value, _ = sc.read(row, for_update=True, nowait=True)
-        except pymysql.MySQLError as exc:
-            if errno(exc) != LOCK_WAIT_TIMEOUT:
-                raise
+
+        def on_wait():
             clients.count(name, "lock_waits")
             clients.state(name, "waiting", lock=lock)
             waits.wait(name, row)
-            value, _ = sc.read(row, for_update=True)
+
+        value, _ = lock_row(sc, row, on_wait)
         waits.hold(name, row)
         clients.state(name, "holding", lock=lock)
         return value
@@ -400,9 +412,7 @@ def deadlock(ctx):
             waits.release(name)
 
     def body(name, rng):
-        sc = storage.client(name)
-        sc.set_lock_wait_timeout(20)
-        waits.register(name, sc.thread_id())
+        sc = waits.client(name)
         try:
             for i in range(p["operations"]):
                 ctx.step()
@@ -423,10 +433,8 @@ def deadlock(ctx):
             sc.close()
         clients.state(name, "done")
 
-    try:
+    with waits:
         clients.run(body)
-    finally:
-        waits.stop()
     return result_of(storage, acknowledged, deadlocks=deadlocks, retries=clients.total("retries"))
 
 
@@ -452,7 +460,7 @@ def contention_sweep(ctx):
                 points.append(point)
                 series = f"{scheme}, {hot} hot row{'s' if hot > 1 else ''}"
                 for metric, value in (
-                    ("throughput (ops/s)", point["throughput"]),
+                    ("throughput (ops/s)", point["per_s"]),
                     ("latency (ms)", point["latency_ms"]),
                     ("retries or lock waits per op", point["contended_per_op"]),
                 ):
@@ -467,53 +475,80 @@ def contention_sweep(ctx):
 
 def _batch(ctx, storage, scheme, n, hot, operations, think_s, acknowledged):
     names = [f"c{i}" for i in range(1, n + 1)]
-    latencies, contended = [], Tally()
-    lock = threading.Lock()
-    errors = []
     rngs = {name: random.Random(ctx.rng.random()) for name in names}
-    start = threading.Barrier(n)
+    point = increment_batch(storage, scheme, names, hot, operations, think_s, rngs, cancelled=ctx.cancelled)
+    acknowledged.add(point["operations"])
+    ctx.step()
+    return point
+
+
+def increment_batch(
+    storage: Storage,
+    scheme: str,
+    names: list[str],
+    hot: int,
+    operations: int,
+    think_s: float,
+    rngs: dict[str, random.Random],
+    *,
+    sections: bool = True,
+    cancelled: threading.Event | None = None,
+) -> dict:
+    """`operations` increments by each client (a connection each) of a random row among the first
+    `hot`, with the optimistic or the pessimistic scheme: its rate, mean and 95th-percentile
+    latency, and retries (optimistic) or lock waits (pessimistic) per increment. The clock starts
+    once every client is connected. The sweep logs the pessimistic critical sections; the benchmark
+    (`sections=False`) measures the lock alone."""
+    latencies, contended, errors = [], Tally(), []
+    lock = threading.Lock()
+    start = threading.Barrier(len(names) + 1)
 
     def body(name):
         sc = storage.client(name)
+        mine = []
         try:
             sc.set_lock_wait_timeout(20)
             start.wait(timeout=60)
             for _ in range(operations):
-                if ctx.cancelled.is_set():
+                if cancelled is not None and cancelled.is_set():
                     return
                 row = rngs[name].randint(1, hot)
                 began = time.perf_counter()
                 if scheme == "optimistic":
                     optimistic_increment(sc, row, think_s, contended.add)
-                elif pessimistic_increment(sc, row, think_s, section=True):
+                elif pessimistic_increment(sc, row, think_s, section=sections):
                     contended.add()
-                ms = (time.perf_counter() - began) * 1000.0
-                acknowledged.add()
-                with lock:
-                    latencies.append(ms)
+                mine.append((time.perf_counter() - began) * 1000.0)
         except BaseException as exc:  # noqa: BLE001 - re-raised by the batch
             errors.append(exc)
             start.abort()
         finally:
             sc.close()
+            with lock:
+                latencies.extend(mine)
 
     threads = [threading.Thread(target=body, args=(name,), daemon=True) for name in names]
-    began = time.perf_counter()
     for t in threads:
         t.start()
+    try:
+        start.wait(timeout=60)
+    except threading.BrokenBarrierError:
+        pass  # a client failed before the start: its error is raised below
+    began = time.perf_counter()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - began
     if errors:
         raise errors[0]
-    ctx.step()
     ops = len(latencies)
+    ordered = sorted(latencies)
     return {
         "scheme": scheme,
-        "clients": n,
+        "clients": len(names),
         "hot_rows": hot,
         "operations": ops,
-        "throughput": round(ops / elapsed, 1) if elapsed > 0 else 0.0,
-        "latency_ms": round(sum(latencies) / ops, 3) if ops else 0.0,
+        "per_s": round(ops / elapsed, 1) if elapsed > 0 else 0.0,
+        "latency_ms": round(sum(ordered) / ops, 3) if ops else 0.0,
+        "p95_ms": round(ordered[int(0.95 * (ops - 1))], 3) if ops else 0.0,
         "contended_per_op": round(contended.value / ops, 3) if ops else 0.0,
     }

@@ -14,8 +14,9 @@ own Lock costs; with it, every command is a `cmd` event and the lease's state a 
 
 import os
 import time
+from typing import Any
 
-from redis.exceptions import RedisError
+from apps.runs.engine_api import Emit, cmd
 
 RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -141,57 +142,34 @@ class Lease:
 
     # Events -----------------------------------------------------------------------------------
     def _call(self, text, fn, *args, **kwargs):
-        return traced(self.emit, self.holder or "", self.node, text, fn, *args, **kwargs)
+        return cmd(self.emit, self.holder or "", self.node, text, lambda: fn(*args, **kwargs))
 
     def _lease_event(self, holder, token, ttl_ms, read_by=None):
         if holder is None:
             label = f"{self.key}: free"
         else:
             label = f"{self.key}: {holder} holds it, token {token}, {ttl_ms} ms left"
-        data = {
-            "type": "lease",
-            "node": self.node,
-            "key": self.key,
-            "holder": holder,
-            "token": token,
-            "ttl_ms": ttl_ms,
-            "at": self.clock(),
-        }
-        if read_by:
-            data["read_by"] = read_by
-        self.emit("state", actor=self.node, label=label, data=data)
+        lease_state(self.emit, self.node, self.key, label, holder, token, ttl_ms, self.clock(), read_by=read_by)
+
+
+def lease_state(
+    emit: Emit,
+    node: str,
+    key: str,
+    label: str,
+    holder: str | None,
+    token: Any,
+    ttl_ms: int | None,
+    at: float,
+    read_by: str | None = None,
+) -> None:
+    """A `lease` state event: who holds `key` on `node` by what it says, and for how long."""
+    data = {"type": "lease", "node": node, "key": key, "holder": holder, "token": token, "ttl_ms": ttl_ms, "at": at}
+    if read_by:
+        data["read_by"] = read_by
+    emit("state", actor=node, label=label, data=data)
 
 
 def _token(value):
     text = value.decode() if isinstance(value, bytes) else str(value)
     return int(text) if text.isdigit() else text
-
-
-def traced(emit, actor, node, text, fn, *args, **kwargs):
-    """Calls `fn` (one Redis command) and, when events are recorded, records it as a `cmd` event
-    with its result or error and its duration."""
-    if not emit:
-        return fn(*args, **kwargs)
-    began = time.perf_counter()
-    try:
-        result = fn(*args, **kwargs)
-    except RedisError as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        data = {"node": node, "command": text, "result": error, "error": error, "ms": _ms(began), "ok": False}
-        emit("cmd", actor=actor, to=node, label=text, data=data)
-        raise
-    data = {"node": node, "command": text, "result": _shown(result), "ms": _ms(began), "ok": True}
-    emit("cmd", actor=actor, to=node, label=text, data=data)
-    return result
-
-
-def _ms(began):
-    return round((time.perf_counter() - began) * 1000.0, 3)
-
-
-def _shown(result):
-    if isinstance(result, (list, tuple)):
-        return [_shown(r) for r in result]
-    if isinstance(result, bytes):
-        return result.decode(errors="replace")
-    return result if result is None or isinstance(result, (int, str, bool, float)) else str(result)

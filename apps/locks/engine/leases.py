@@ -4,8 +4,9 @@ run's own Redis nodes (a majority, then a node that restarts without the key).""
 
 import threading
 import time
+from functools import partial
 
-from apps.cluster.supervisor import ClusterError
+from apps.runs.engine_api import NodeDown, cmd
 
 from .clients import Clients
 from .db import Tally, result_of, setup
@@ -283,16 +284,9 @@ def redlock_restart(ctx):
         for node, url in urls.items():
             admin = node_client(url)
             try:
-                _, ms = _timed(admin.config_set, "appendonly", "no")
+                cmd(ctx.emit, "redis", node, "CONFIG SET appendonly no", partial(admin.config_set, "appendonly", "no"))
             finally:
                 admin.close()
-            ctx.emit(
-                "cmd",
-                actor="redis",
-                to=node,
-                label="CONFIG SET appendonly no",
-                data={"node": node, "command": "CONFIG SET appendonly no", "result": "OK", "ms": ms, "ok": True},
-            )
         for node in absent:
             _kill(ctx, node)
         ctx.step()
@@ -356,13 +350,5 @@ def _kill(ctx, node):
     """SIGKILLs the node, unless an instructor already took it down."""
     try:
         ctx.fault("kill", node)
-    except ClusterError as exc:
-        if "it is down" not in str(exc):
-            raise
-        ctx.emit("log", actor="redis", label=f"{node} is already down")
-
-
-def _timed(fn, *args):
-    began = time.perf_counter()
-    result = fn(*args)
-    return result, round((time.perf_counter() - began) * 1000.0, 3)
+    except NodeDown as exc:
+        ctx.emit("log", actor="redis", label=f"{node} is already {exc.state}")

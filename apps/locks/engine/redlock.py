@@ -15,7 +15,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from .lease import RELEASE, traced
+from apps.runs.engine_api import cmd
+
+from .lease import RELEASE, lease_state
 
 NODE_TIMEOUT_S = 0.25
 DRIFT_FACTOR = 0.01
@@ -147,19 +149,10 @@ class Redlock:
         return released
 
     def _call(self, node, text, fn, *args, **kwargs):
-        return traced(self.emit, self.holder or "", node, text, fn, *args, **kwargs)
+        return cmd(self.emit, self.holder or "", node, text, lambda: fn(*args, **kwargs))
 
     def _lease_event(self, node, holder, token, ttl_ms):
         if not self.emit:
             return
         label = f"{self.key}: free" if holder is None and token is None else f"{self.key}: {holder} holds it here"
-        data = {
-            "type": "lease",
-            "node": node,
-            "key": self.key,
-            "holder": holder,
-            "token": token,
-            "ttl_ms": ttl_ms,
-            "at": self.clock(),
-        }
-        self.emit("state", actor=node, label=label, data=data)
+        lease_state(self.emit, node, self.key, label, holder, token, ttl_ms, self.clock())

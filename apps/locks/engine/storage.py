@@ -20,11 +20,12 @@ only identifiers are the fixed table names below.
     c1.leave(section, accepted=accepted)
 """
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
 import pymysql
+
+from apps.runs.engine_api import cmd
 
 DATABASE = "locks"
 NODE = "storage"
@@ -188,6 +189,10 @@ class Storage:
             conn.close()
 
 
+def _rows_or_count(result):
+    return f"{result} affected" if isinstance(result, int) else f"{len(result)} rows"
+
+
 def _token(text):
     if text is None:
         return None
@@ -210,38 +215,17 @@ class StorageClient:
             pass
 
     def sql(self, statement, args=None):
-        """Runs one statement; with an emitter, records it as a `cmd` event (result or error, ms)."""
+        """Runs one statement: its rows, or the count of rows it changed. With an emitter, it is a
+        `cmd` event with the statement as sent (values bound by the driver)."""
         with self.conn.cursor() as cur:
-            if not self.emit:
+
+            def execute():
                 cur.execute(statement, args)
                 return cur.fetchall() if cur.description else cur.rowcount
-            text = cur.mogrify(statement, args)
-            began = time.perf_counter()
-            try:
-                cur.execute(statement, args)
-            except pymysql.MySQLError as exc:
-                ms = round((time.perf_counter() - began) * 1000.0, 3)
-                code = exc.args[0] if exc.args else None
-                error = f"{code}: {exc.args[1] if len(exc.args) > 1 else exc}"
-                self.emit(
-                    "cmd",
-                    actor=self.name,
-                    to=NODE,
-                    label=text,
-                    data={"node": "mariadb", "command": text, "result": error, "error": error, "ms": ms, "ok": False},
-                )
-                raise
-            ms = round((time.perf_counter() - began) * 1000.0, 3)
-            rows = cur.fetchall() if cur.description else None
-            result = f"{len(rows)} rows" if rows is not None else f"{cur.rowcount} affected"
-            self.emit(
-                "cmd",
-                actor=self.name,
-                to=NODE,
-                label=text,
-                data={"node": "mariadb", "command": text, "result": result, "ms": ms, "ok": True},
-            )
-            return rows if rows is not None else cur.rowcount
+
+            if not self.emit:  # recording off: the statement need not be rendered as text
+                return execute()
+            return cmd(self.emit, self.name, NODE, cur.mogrify(statement, args), execute, summary=_rows_or_count)
 
     # Transactions (for the pessimistic engines) -----------------------------------------------
     def begin(self):

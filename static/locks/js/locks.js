@@ -3,6 +3,7 @@
 // storage's clock. Folded from the run's events like every other panel (runs/js/panels.js), so it
 // is the same live, paused and scrubbed.
 
+import { describeMetric } from "../../runs/js/charts.js";
 import { registerPanel } from "../../runs/js/panels.js";
 import { formatT } from "../../runs/js/fold.js";
 import { html } from "../../runs/js/svg.js";
@@ -12,6 +13,11 @@ import { renderSections } from "./sections.js";
 import { apply, init, leaseLeft, overlaps } from "./slice.js";
 
 const TICK_MS = 100;
+
+// The sweeps' chart points are per number of clients (apps/locks/engine/db.py, zk.py).
+for (const name of ["throughput (ops/s)", "latency (ms)", "retries or lock waits per op", "watch notifications"]) {
+  describeMetric(name, { x: "clients" });
+}
 
 // The legend: [group, key, text, when it applies (slice) => bool].
 const always = () => true;
