@@ -19,14 +19,12 @@ The kinds take turns, --repeat times (3); medians count (the fastest run for the
 reduce tasks' own, the coordinator's, the reference's), and the load average: on a busy machine
 the wall-clock ratios say more about the neighbours than about the engine.
 
-Writes bench/results/mapreduce.json with the ratios and prints a markdown table. Exits 0 whatever
+Writes bench/results/mapreduce.json with the ratios and the table in bench/README.md. Exits 0 whatever
 the numbers; non-zero only when the benchmark could not run or an output was wrong.
 """
 
 import argparse
-import json
 import os
-import platform
 import random
 import socket
 import statistics
@@ -34,11 +32,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "mapreduce.json"
-SETTINGS = "labsite.settings.dev"
+import common
+from common import ROOT, SETTINGS
+
 TARGET_SPEEDUP = 1.5  # 2 workers against the reference, at the largest size
 TARGET_RECORDING = 0.10  # at most this much slower with events recorded to the real sinks
 MB = 1_000_000
@@ -54,17 +51,6 @@ class NoSink:
 
     def close(self):
         pass
-
-
-def setup_django():
-    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 def build_corpus(size):
@@ -151,6 +137,7 @@ def run_mapreduce(docs, workers, maps, reduces, expected, record=False):
     from django.conf import settings
 
     from apps.mapreduce.engine import coordinator
+    from apps.mapreduce.engine.output import read_committed_output
     from apps.mapreduce.engine.worker import Keys
     from apps.mapreduce.tasks import CeleryDispatcher
     from apps.runs.context import RunContext
@@ -185,13 +172,13 @@ def run_mapreduce(docs, workers, maps, reduces, expected, record=False):
     ctx = RunContext(run_id=run_id, params=params, seed=1, recorder=recorder, nodes=nodes, time_limit=600)
     try:
         cpu = time.process_time()
-        result = coordinator.run(ctx, CeleryDispatcher(), job_name="wordcount", docs=docs, reference=False)
+        result = coordinator.run(ctx, CeleryDispatcher(), job_name="wordcount", docs=docs)
         recorder.flush()
         coordinator_cpu = time.process_time() - cpu
         (rnd,) = result["rounds"]
         seconds = (result["split_ms"] + rnd["elapsed_ms"]) / 1000.0
         worker_cpu = sum(a["cpu_ms"] or 0 for t in rnd["tasks"] for a in t["attempts"]) / 1000.0
-        output = coordinator.read_committed_output(nodes.redis(), Keys(rnd["base"]), reduces)
+        output = read_committed_output(nodes.redis(), Keys(rnd["base"]), reduces)
         if output != expected:
             wrong = [k for k in sorted(set(output) | set(expected)) if output.get(k) != expected.get(k)][:5]
             raise BenchError(f"the MapReduce output differs from the reference at {wrong}")
@@ -210,10 +197,6 @@ def fmt(values):
     return [round(v, 3) for v in values]
 
 
-def load():
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100], help="corpus sizes, MB of text")
@@ -223,14 +206,14 @@ def main():
     parser.add_argument("--recording-repeat", type=int, default=5, help="runs with and without recording, in turns")
     parser.add_argument("--reduces", type=int, default=2, help="R, reduce tasks")
     args = parser.parse_args()
-    setup_django()
+    common.setup_django(SETTINGS, migrate=True)
     log_dir = ROOT / os.environ.get("DISTLAB_VAR", ".var") / "bench-mapreduce"
     log_dir.mkdir(parents=True, exist_ok=True)
     print(f"building a {max(args.sizes)} MB corpus from the built-in texts ...", flush=True)
     full = build_corpus(max(args.sizes) * MB)
     procs = start_workers(max(args.workers), log_dir)
     rows, recording = [], None
-    load_before = load()
+    load_before = common.load()
     try:
         for size in sorted(args.sizes):
             docs = prefix(full, size * MB)
@@ -314,9 +297,9 @@ def main():
         stop_workers(procs)
     best = max((r for r in rows if r["mb"] == max(args.sizes)), key=lambda r: r["workers"])
     report = {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "load_average": {"before": load_before, "after": load()},
+        "when": common.stamp(),
+        "machine": common.machine(),
+        "load_average": {"before": load_before, "after": common.load()},
         "what": "word count, combiner on; mapreduce_s from the input in memory to the committed output",
         "rows": rows,
         "recording": recording,
@@ -329,10 +312,8 @@ def main():
             },
         },
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print()
-    print(table(report))
+    common.publish("mapreduce", report, table)
 
 
 def table(report):

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .engine.sizes import human_bytes
+
 DEFAULT_LIMIT = 20 * 1024 * 1024
 # Uploads kept per user; saving one more drops the oldest, so a student never has to clean up.
 QUOTA = 20
@@ -32,14 +34,6 @@ def limit():
     if settings.configured:
         return int(getattr(settings, "DISTLAB_UPLOAD_LIMIT", DEFAULT_LIMIT))
     return DEFAULT_LIMIT
-
-
-def human_size(n):
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:g} {unit}" if unit == "bytes" else f"{n:.1f} {unit}".replace(".0 ", " ")
-        n /= 1024
-    return f"{n} bytes"
 
 
 def root():
@@ -83,7 +77,7 @@ def check(data):
     """The text of `data`, or ValueError with a one-line message saying what is wrong with it."""
     cap = limit()
     if len(data) > cap:
-        raise ValueError(f"the file is {human_size(len(data))}; the limit is {human_size(cap)}")
+        raise ValueError(f"the file is {human_bytes(len(data))}; the limit is {human_bytes(cap)}")
     if not data:
         raise ValueError("the file is empty")
     if b"\x00" in data:

@@ -70,7 +70,22 @@ def test_a_finished_word_count_shows_worker_lanes_the_timeline_the_top_words_and
     expect(chart.locator(".bars .point")).to_have_count(20)
     top_words = page.evaluate("distlab.events.find(e => e.data.type === 'output').data.top.map(([w]) => w)")
     expect(chart).to_contain_text(top_words[0])
-    expect(page.get_by_test_id("invariants")).to_contain_text("workers_ran_in_parallel")
+    # How many tasks ran at once is measured and shown beside the verdict, not judged in it.
+    expect(panel.get_by_test_id("mr-counters").locator("[data-counter=peak_maps_running]")).to_contain_text("at once")
+    expect(page.get_by_test_id("invariants")).not_to_contain_text("parallel")
+
+    # The Download link gives the whole output, key<TAB>value lines sorted by key.
+    link = panel.get_by_test_id("mr-download-link")
+    with page.expect_download() as download:
+        link.click()
+    rows = [line.split("\t") for line in open(download.value.path(), encoding="utf-8").read().splitlines()]
+    keys = [key for key, _ in rows]
+    assert keys == sorted(keys) and len(keys) == page.evaluate(
+        "distlab.events.find(e => e.data.type === 'output').data.keys"
+    )
+    assert dict(rows)[top_words[0]] == str(
+        page.evaluate("distlab.events.find(e => e.data.type === 'output').data.top[0][1]")
+    )
 
     # Scrubbed back to before the maps, the same panel shows the run as it was then.
     seq = page.evaluate("distlab.events.find(e => e.kind === 'phase' && e.data.name === 'map').seq")
@@ -102,7 +117,7 @@ def test_a_file_uploaded_from_the_lab_page_becomes_the_runs_input(
     big = tmp_path / "big.txt"
     big.write_bytes(b"word " * (21 * 1024 * 1024 // 5))
     form.get_by_test_id("upload-wordcount").set_input_files(str(big))
-    expect(field.locator("[data-error-for=file]")).to_have_text("the file is 21 MB; the limit is 20 MB")
+    expect(field.locator("[data-error-for=file]")).to_have_text("the file is 21 MiB; the limit is 20 MiB")
 
     words = tmp_path / "fruit.txt"
     words.write_text("zebrafruit apple zebrafruit\nbanana zebrafruit apple\n" * 50)

@@ -43,3 +43,9 @@ def mapreduce_workers(django_db_setup, tmp_path_factory):
     yield workers
     for w in workers:
         w.stop()
+
+
+@pytest.fixture(autouse=True)
+def _data_folder(settings, tmp_path):
+    """Uploads and kept outputs of a test in a folder of its own."""
+    settings.DISTLAB_UPLOAD_DIR = tmp_path / "data"

@@ -18,10 +18,19 @@ def test_it_refuses_zero_maps_and_zero_reduces():
 
 def test_it_refuses_a_bad_or_long_grep_pattern():
     (message,) = errors("grep", pattern="(unclosed")["pattern"]
-    assert message.startswith("not a valid regular expression: missing )")
+    assert message == "not a regular expression RE2 accepts: missing ): (unclosed"
     assert errors("grep", pattern="a" * 201) == {"pattern": ["at most 200 characters"]}
     assert errors("grep", pattern="") == {"pattern": ["give a regular expression to search for"]}
     assert errors("grep", pattern=r"\bclass\b") == {}
+
+
+@pytest.mark.parametrize(
+    "pattern, reason",
+    [(r"(\w+) \1", "invalid escape sequence: \\1"), (r"self(?=\.)", "invalid perl operator: (?=")],
+)
+def test_it_refuses_with_a_field_error_a_pattern_that_only_a_backtracking_engine_runs(pattern, reason):
+    # Backreferences and lookaround have no linear-time algorithm: RE2 refuses them.
+    assert errors("grep", pattern=pattern) == {"pattern": [f"not a regular expression RE2 accepts: {reason}"]}
 
 
 def test_it_wants_an_upload_token_when_the_input_is_an_upload():

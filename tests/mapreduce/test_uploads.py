@@ -60,7 +60,7 @@ def test_it_refuses_empty_and_binary_files_with_a_one_line_message(student_user,
 
 def test_it_refuses_a_file_over_the_limit_and_says_the_limit(student_user, settings):
     settings.DISTLAB_UPLOAD_LIMIT = 1024
-    with pytest.raises(ValueError, match=r"the limit is 1 kB"):
+    with pytest.raises(ValueError, match=r"the limit is 1 KiB"):
         uploads.save(student_user, "big.txt", b"a" * 1025)
     assert uploads.save(student_user, "fits.txt", b"a" * 1024)["bytes"] == 1024
 
@@ -149,10 +149,10 @@ def test_it_answers_400_when_no_file_is_sent(client, student_user):
 def test_a_file_over_the_default_limit_gets_a_json_413_not_a_server_error(client, student_user, settings):
     del settings.DISTLAB_UPLOAD_LIMIT
     client.force_login(student_user)
-    data = b"word " * (21 * 1024 * 1024 // 5)  # 21 MB: past both Django in-memory limits and ours
+    data = b"word " * (21 * 1024 * 1024 // 5)  # 21 MiB: past both Django in-memory limits and ours
     response = client.post(URL, {"file": as_file(data, "big.txt")})
     assert response.status_code == 413
-    assert response.json() == {"file": ["the file is 21 MB; the limit is 20 MB"]}
+    assert response.json() == {"file": ["the file is 21 MiB; the limit is 20 MiB"]}
     assert uploads.list_for(student_user) == []
 
 
@@ -161,7 +161,7 @@ def test_a_file_just_over_a_small_limit_gets_the_same_clear_answer(client, stude
     client.force_login(student_user)
     response = client.post(URL, {"file": as_file(b"a" * 4097, "big.txt")})
     assert response.status_code == 413
-    assert "the limit is 4 kB" in response.json()["file"][0]
+    assert "the limit is 4 KiB" in response.json()["file"][0]
 
 
 def test_it_answers_401_without_an_account(client):
@@ -234,5 +234,5 @@ def test_the_mapreduce_lab_page_offers_a_file_input_beside_each_upload_field(cli
     client.force_login(student_user)
     page = client.get("/labs/mapreduce/").content.decode()
     assert page.count('class="field mr-upload"') == page.count('data-field="upload"') > 0
-    assert "a UTF-8 text file up to 20 MB" in page
+    assert "a UTF-8 text file up to 20 MiB" in page
     assert "mr-upload" not in client.get("/labs/transactions/").content.decode()

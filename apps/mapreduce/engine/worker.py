@@ -100,9 +100,8 @@ class Heartbeat(threading.Thread):
 
 
 class Attempt:
-    def __init__(self, spec, client, host, previous_end=None):
+    def __init__(self, spec, client, host):
         self.spec, self.client, self.host = spec, client, host
-        self.previous_end = previous_end
         self.keys = Keys(spec["base"])
         self.task, self.attempt = spec["task"], spec["attempt"]
         self.commit_key = self.keys.commit(self.task)
@@ -165,7 +164,7 @@ class Attempt:
             self.client, self.keys.heartbeat(self.task, self.attempt), self.spec["heartbeat_ms"], self.host
         )
         beat.start()
-        self.report("started", start=self.began, previous_end=self.previous_end)
+        self.report("started", start=self.began)
         try:
             if self.fault == "stall":
                 self.sleep(self.spec["stall_ms"] / 1000.0)
@@ -251,22 +250,15 @@ class Attempt:
         return {"records_in": records_in, "records_out": len(out), "bytes_out": len(payload), "read": read, "top": top}
 
 
-# When the attempt this worker process ran before ended (wall clock, any run's): an attempt that
-# starts long after it was sent can show it waited for other work, not for this run's.
-_previous_end = None
-
-
 def run_attempt(spec, client, host):
     """Runs one attempt of a map or reduce task; returns how it ended."""
-    global _previous_end
     # Every container an attempt builds (pairs, groups, parsed partitions) lives until its output
     # is written: automatic collections would only scan them, and the worker's heap, again and
     # again (a reduce took 2-3 times longer with them).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return Attempt(spec, client, host, previous_end=_previous_end).run()
+        return Attempt(spec, client, host).run()
     finally:
-        _previous_end = time.time()
         if collecting:
             gc.enable()

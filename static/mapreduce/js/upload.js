@@ -2,6 +2,8 @@
 // /api/mapreduce/uploads/), then fills the scenario's `upload` parameter with the token and sets
 // `input` to "upload", so the next Run reads that file.
 
+import { formatBytes } from "./bytes.js";
+
 function csrfToken(form) {
   const input = form.querySelector("input[name=csrfmiddlewaretoken]");
   return input ? input.value : "";
@@ -20,12 +22,6 @@ function setError(field, text) {
   const input = field.querySelector("input[type=file]");
   if (text) input.setAttribute("aria-invalid", "true");
   else input.removeAttribute("aria-invalid");
-}
-
-function size(bytes) {
-  if (bytes < 1024) return `${bytes} bytes`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
 async function upload(event) {
@@ -57,7 +53,7 @@ async function upload(event) {
       if (tokenInput) tokenInput.value = answer.token;
       if (choice) choice.value = "upload";
       for (const el of [tokenInput, choice]) if (el) el.dispatchEvent(new Event("change", { bubbles: true }));
-      setStatus(field, `Uploaded ${answer.name}: ${size(answer.bytes)}, ${answer.lines.toLocaleString("en")} lines. Input is set to this file.`);
+      setStatus(field, `Uploaded ${answer.name}: ${formatBytes(answer.bytes)}, ${answer.lines.toLocaleString("en")} lines. Input is set to this file.`);
     } else {
       const message = (answer.file && [].concat(answer.file).join(" ")) || answer.detail || `The server answered ${response.status}.`;
       setStatus(field, "");
