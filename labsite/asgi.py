@@ -2,7 +2,9 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labsite.settings.dev")
+# What a deployment runs defaults to the production settings (they refuse to start without a
+# SECRET_KEY); `make run` and `make test` name the development and test ones explicitly.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labsite.settings.prod")
 django_asgi_app = get_asgi_application()
 
 from django.conf import settings  # noqa: E402

@@ -4,9 +4,16 @@ On connect the viewer joins the run's group first, then gets every stored event 
 live batches; an event is sent only if its seq is the next one expected, so a viewer that
 reconnects with `after` gets each event exactly once, in order. Any gap (a batch the channel layer
 dropped for a slow viewer) is filled from the database.
+
+The consumer only reads: if the run's worker dies, the reaper (beat and worker start, never the web
+tier) fails the run and its status reaches viewers through the run's group like any other. Until
+then the status frame says whether the run looks stale: while a run is queued or going, the
+consumer looks again every few seconds and tells the viewer when its place in the queue or its
+staleness changed.
 """
 
 import asyncio
+import contextlib
 import json
 from urllib.parse import parse_qs
 
@@ -15,42 +22,12 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from . import api
 from .models import Event, Run
-from .reaper import reap_stale_runs
 from .serializers import ControlSerializer
 from .sinks import group_name
 from .status import status_frame
 
 BACKLOG_BATCH = 1000
-REAP_EVERY = 5.0
-
-
-class Watchdog:
-    """Fails a run if its worker dies while someone watches it, so no viewer waits forever. One per
-    watched run in this process, however many viewers it has."""
-
-    running = {}
-
-    def __init__(self, run_id):
-        self.run_id = run_id
-        self.viewers = 0
-        self.task = asyncio.create_task(self.watch())
-
-    @classmethod
-    def join(cls, run_id):
-        dog = cls.running.get(run_id) or cls.running.setdefault(run_id, cls(run_id))
-        dog.viewers += 1
-        return dog
-
-    def leave(self):
-        self.viewers -= 1
-        if self.viewers <= 0:
-            self.task.cancel()
-            self.running.pop(self.run_id, None)
-
-    async def watch(self):
-        while True:
-            await asyncio.sleep(REAP_EVERY)
-            await database_sync_to_async(reap_stale_runs)([self.run_id])
+REFRESH_EVERY = 3.0  # seconds between looks at a queued or going run's place and heartbeat
 
 
 class RunConsumer(AsyncJsonWebsocketConsumer):
@@ -58,7 +35,6 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
         self.group = group_name(self.run_id)
         self.user = self.scope.get("user")
-        self.watchdog = None
         if not self.user or not self.user.is_authenticated:
             await self.close(code=4401)
             return
@@ -78,16 +54,32 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         self.last_seq = after
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await self.send_json(status_frame(run))
+        await self.send_status(await self.frame_of(run))
         await self.send_stored()
-        if not run.is_finished:
-            self.watchdog = Watchdog.join(run.pk)
+        self.ticker = asyncio.create_task(self.tick()) if not run.is_finished else None
 
     async def disconnect(self, code):
-        if self.watchdog:
-            self.watchdog.leave()
+        if getattr(self, "ticker", None):
+            self.ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.ticker
         if hasattr(self, "last_seq"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def tick(self):
+        # The look goes through the consumer's own channel, so it is handled in order with the
+        # run's messages: a frame read here can never overtake a newer status from the run.
+        while True:
+            await asyncio.sleep(REFRESH_EVERY)
+            await self.channel_layer.send(self.channel_name, {"type": "run.refresh"})
+
+    async def send_status(self, frame):
+        self.last_status = frame
+        await self.send_json(frame)
+
+    def _told(self, frame):
+        """What of a status frame a viewer sees change: the status, the queue and staleness."""
+        return (frame.get("status"), frame.get("queue"), frame.get("stale"))
 
     # From the run -------------------------------------------------------------------------------
     async def run_events(self, message):
@@ -111,7 +103,19 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         if frame["status"] in Run.FINISHED:
             # The end event is written before this status; make sure the viewer has it first.
             await self.send_stored()
-        await self.send_json(frame)
+        await self.send_status(frame)
+
+    async def run_refresh(self, message):
+        run = await self.get_run()
+        if run is None:
+            return
+        frame = await self.frame_of(run)
+        if self._told(frame) != self._told(self.last_status):
+            if run.is_finished:
+                await self.send_stored()  # as run_status does: the end event before the status
+            await self.send_status(frame)
+        if run.is_finished and self.ticker:
+            self.ticker.cancel()
 
     async def send_stored(self, upto=None):
         while True:
@@ -143,6 +147,10 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
     def get_run(self):
         run = Run.objects.filter(pk=self.run_id).first()
         return run if run and run.visible_to(self.user) else None
+
+    @database_sync_to_async
+    def frame_of(self, run):
+        return status_frame(run)  # a queued run's place in the queue is read from the database
 
     @database_sync_to_async
     def stored_events(self, after, upto):

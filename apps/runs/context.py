@@ -1,8 +1,12 @@
 """The run context every engine gets (DESIGN.md, "The run context"). Plain Python: no Django."""
 
+from __future__ import annotations
+
 import random
 import threading
 import time
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from .engine_api import RunStopped, cmd
 from .history import History
@@ -10,34 +14,53 @@ from .history import History
 __all__ = ["ACTIONS", "NullControl", "RunContext", "RunStopped"]
 
 ACTIONS = ("pause", "resume", "step", "speed", "stop", "fault")
+T = TypeVar("T")
+
+
+class Recorder(Protocol):
+    """Where the events go (apps/runs/recorder.py)."""
+
+    seq: int
+
+    def emit(self, kind: str, **fields: Any) -> dict: ...
+    def flush(self, timeout: float | None = None) -> Any: ...
+
+
+class Control(Protocol):
+    """Commands from the run's viewers: pause, resume, step, speed, stop, fault."""
+
+    def poll(self) -> list[dict]: ...
+    def wait(self, timeout: float) -> dict | None: ...
 
 
 class NullControl:
     """No one steers this run (tests, the command line)."""
 
-    def poll(self):
+    def poll(self) -> list[dict]:
         return []
 
-    def wait(self, timeout):
+    def wait(self, timeout: float) -> dict | None:
         time.sleep(timeout)
         return None
 
 
 class RunContext:
+    """The engine API's Context (apps/runs/engine_api.py), for one run."""
+
     def __init__(
         self,
         *,
-        run_id,
-        params,
-        seed,
-        recorder,
-        nodes=None,
-        control=None,
-        time_limit=120.0,
-        max_pause=900.0,
-        event_limit=250_000,
-        speed=0.0,
-        on_status=None,
+        run_id: int,
+        params: dict[str, Any],
+        seed: int,
+        recorder: Recorder,
+        nodes: Any = None,
+        control: Control | None = None,
+        time_limit: float = 120.0,
+        max_pause: float = 900.0,
+        event_limit: int = 250_000,
+        speed: float = 0.0,
+        on_status: Callable[..., None] | None = None,
     ):
         self.run_id = run_id
         self.params = params
@@ -51,7 +74,7 @@ class RunContext:
         self.paused = False
         self.steps = 0
         # () -> (events stored, highest seq stored), read from the real event store when there is one.
-        self.recorded = None
+        self.recorded: Callable[[], tuple[int, int]] | None = None
         self._recorder = recorder
         self._control = control or NullControl()
         self._on_status = on_status or (lambda status, **info: None)
@@ -65,16 +88,18 @@ class RunContext:
         self._last_boundary = self._t0
         self._step_credits = 0
         self._stop_status = "cancelled"
-        self._fault_handlers = {}  # kind -> handler(target, **options), an engine's own faults
+        self._fault_handlers: dict[
+            str, Callable[..., Any]
+        ] = {}  # kind -> handler(target, **options), an engine's own faults
         self._step_lock = threading.RLock()
 
     @property
-    def clock(self):
+    def clock(self) -> float:
         """Milliseconds since the run started, paused time included (it is what a viewer saw)."""
         return round((time.monotonic() - self._t0) * 1000.0, 2)
 
     @property
-    def active_clock(self):
+    def active_clock(self) -> float:
         """Seconds since the run started, not counting the time it was held at a step boundary
         (paced or paused). A protocol's own timers run on this clock, so slowing a run down to
         watch it does not make its timeouts fire."""
@@ -82,23 +107,31 @@ class RunContext:
         held = self._held_for + (now - self._held_since if self._held_since is not None else 0.0)
         return now - self._t0 - held
 
-    def emit(self, kind, actor="", to="", label="", data=None, **fields):
+    def emit(self, kind: str, actor: str = "", to: str = "", label: str = "", data: Any = None, **fields: Any) -> dict:
         if self._recorder.seq >= self._event_limit:
             self.cancel(f"the run reached its limit of {self._event_limit} events", status="failed")
             raise RunStopped(self.cancel_reason, "failed")
         return self._recorder.emit(kind, actor=actor, to=to, label=label, data=data, **fields)
 
-    def cmd(self, node, command, call, *, actor="", summary=None):
+    def cmd(
+        self,
+        node: str,
+        command: str,
+        call: Callable[[], T],
+        *,
+        actor: str = "",
+        summary: Callable[[T], Any] | None = None,
+    ) -> T:
         """Runs one real command on `node` and records it as one `cmd` event (engine_api.cmd)."""
         return cmd(self.emit, actor, node, command, call, summary=summary)
 
-    def cancel(self, reason, status="cancelled"):
+    def cancel(self, reason: str, status: str = "cancelled") -> None:
         if not self.cancelled.is_set():
             self.cancel_reason = reason
             self._stop_status = status
             self.cancelled.set()
 
-    def step(self):
+    def step(self) -> None:
         """A step boundary: a paused run waits here, and a "step" lets it through exactly one.
         Engines with several threads (one per client) pass their boundaries one at a time, so a
         paced run takes its steps at the chosen rate whichever thread takes them."""
@@ -129,24 +162,39 @@ class RunContext:
         if self.paused:
             self._wait_while_paused()
 
-    def on_fault(self, kind, handler):
+    def on_fault(self, kind: str, handler: Callable[..., Any]) -> None:
         """Lets the engine handle a fault that is not a node's, e.g. "crash" on the coordinator:
         `handler(target, **options)` acts (or raises ValueError to refuse) and may return details
         for the `fault` event."""
         self._fault_handlers[kind] = handler
 
-    def fault(self, kind, target, **options):
+    def fault(self, kind: str, target: str, *, by: str | None = None, **options: Any) -> Any:
         """Injects a fault and records it: the engine's own when it registered `kind`, otherwise a
-        real one through the run's nodes."""
+        real one through the run's nodes. `by` is the user who pressed the fault's button: the
+        `fault` event names them as its actor and in its data, so the story credits them."""
         handler = self._fault_handlers.get(kind)
         if handler is not None:
             detail = handler(target, **options) or {}
-            self.emit("fault", actor="instructor", to=target, label=f"{kind} {target}", data={"kind": kind, **detail})
+            data = {"kind": kind, **detail, **({"by": by} if by else {})}
+            self.emit("fault", actor=by or "instructor", to=target, label=f"{kind} {target}", data=data)
             return detail
         if self.nodes is None:
             raise ValueError("this run has no nodes to inject faults into")
         # The nodes record the `fault` event, and a `node` event for any node whose state it changes.
-        return self.nodes.fault(kind, target, emit=self.emit, **options)
+        return self.nodes.fault(kind, target, emit=self._crediting(by), **options)
+
+    def _crediting(self, by: str | None) -> Callable[..., dict]:
+        """self.emit, with the `fault` events the nodes record credited to `by` (when known)."""
+        if not by:
+            return self.emit
+
+        def emit(kind: str, **fields: Any) -> dict:
+            if kind == "fault":
+                fields["actor"] = by
+                fields["data"] = {**(fields.get("data") or {}), "by": by}
+            return self.emit(kind, **fields)
+
+        return emit
 
     def _wait_while_paused(self):
         self._recorder.flush(timeout=5)
@@ -197,6 +245,7 @@ class RunContext:
             self.cancel(f"stopped by {who}")
         elif action == "fault":
             try:
-                self.fault(command["kind"], command["target"], **command.get("options", {}))
+                self.fault(command["kind"], command["target"], by=command.get("by"), **command.get("options", {}))
             except Exception as exc:  # noqa: BLE001 - a failed injection is reported, not fatal
-                self.emit("log", actor="instructor", label=f"fault {command.get('kind')} failed: {exc}")
+                who = command.get("by") or "instructor"
+                self.emit("log", actor=who, label=f"fault {command.get('kind')} failed: {exc}")

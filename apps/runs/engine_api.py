@@ -144,9 +144,17 @@ class Context(Protocol):
     @property
     def active_clock(self) -> float: ...  # s since the start, time held at step boundaries excluded
 
-    def emit(self, kind: str, actor: str = "", to: str = "", label: str = "", data: Any = None, **fields: Any) -> Any: ...
+    def emit(
+        self, kind: str, actor: str = "", to: str = "", label: str = "", data: Any = None, **fields: Any
+    ) -> Any: ...
     def cmd(
-        self, node: str, command: str, call: Callable[[], T], *, actor: str = "", summary: Callable[[T], Any] | None = None
+        self,
+        node: str,
+        command: str,
+        call: Callable[[], T],
+        *,
+        actor: str = "",
+        summary: Callable[[T], Any] | None = None,
     ) -> T: ...
     def step(self) -> None: ...
     def fault(self, kind: str, target: str, **options: Any) -> Any: ...

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from .kept import keep_limit_reached
 from .models import Run
 from .registry import get_scenario
 
@@ -43,10 +44,16 @@ def validate(lab, scenario, params, seed=None):
     return sc, clean, seed
 
 
-def create_run(owner, lab, scenario, params=None, seed=None, speed=0.0):
+def create_run(owner, lab, scenario, params=None, seed=None, speed=0.0, keep=False):
+    """A queued Run of `owner` (None: the command line); `keep` leaves its data for inspection."""
     sc, clean, seed = validate(lab, scenario, params, seed)
     if sc.owner_check is not None and (errors := sc.owner_check(owner, clean)):
         raise InvalidRun({"params": errors})
+    if keep and sc.cluster:
+        # Dedicated nodes are stopped and their data directories removed when the run ends (and
+        # reaped if its worker dies); keeping them would hold processes under the global cap.
+        why = f"{scenario} runs on dedicated nodes, which are removed when the run ends: its data cannot be kept"
+        raise InvalidRun({"keep": [why]})
     with transaction.atomic():
         if owner is not None:
             # Lock the owner's row so two simultaneous requests cannot both slip under the quota.
@@ -55,8 +62,17 @@ def create_run(owner, lab, scenario, params=None, seed=None, speed=0.0):
             quota = settings.DISTLAB_RUN_QUOTA
             if active >= quota:
                 raise QuotaExceeded(f"you already have {active} runs going; the limit is {quota} at once")
+        if keep and (reason := keep_limit_reached(owner)):
+            raise QuotaExceeded(reason)
         run = Run.objects.create(
-            owner=owner, lab=lab, scenario=scenario, params=clean, seed=seed, speed=speed, expected=sc.expected
+            owner=owner,
+            lab=lab,
+            scenario=scenario,
+            params=clean,
+            seed=seed,
+            speed=speed,
+            expected=sc.expected,
+            keep=keep,
         )
     return run
 

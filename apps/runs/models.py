@@ -41,12 +41,22 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Kept data (apps/runs/kept.py): asked for at launch; `kept` holds what was left on the shared
+    # nodes and the run's own read-only credentials until the data is dropped.
+    keep = models.BooleanField(default=False)
+    kept = models.JSONField(default=dict, blank=True)
+    kept_until = models.DateTimeField(null=True, blank=True)
+    dropped_at = models.DateTimeField(null=True, blank=True)
+    # Set on runs brought back from an export (apps/runs/transfer.py): where they came from. Such a
+    # run is finished from the start, so it never executes and takes no controls.
+    imported_from = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["owner", "status"]),
             models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(fields=["keep", "dropped_at", "kept_until"]),
         ]
 
     def __str__(self):
@@ -56,6 +66,10 @@ class Run(models.Model):
     def is_finished(self):
         return self.status in self.FINISHED
 
+    @property
+    def is_imported(self):
+        return self.imported_from is not None
+
     def visible_to(self, user):
         return bool(user and user.is_authenticated and (user.is_staff or self.owner_id == user.pk))
 
@@ -63,6 +77,13 @@ class Run(models.Model):
     def visible_runs(cls, user):
         runs = cls.objects.select_related("owner")
         return runs if user.is_staff else runs.filter(owner=user)
+
+    @classmethod
+    def holding_data(cls):
+        """Runs whose data is, or will be, kept on the shared nodes: asked to keep and still going,
+        or kept and not dropped yet."""
+        going_or_kept = models.Q(status__in=cls.ACTIVE) | models.Q(kept_until__isnull=False)
+        return cls.objects.filter(going_or_kept, keep=True, dropped_at__isnull=True)
 
 
 class Event(models.Model):

@@ -225,3 +225,90 @@ def leftover_run_ids(*, mariadb_url, redis_url, zk_hosts, timeout=5.0):
         zk.stop()
         zk.close()
     return ids
+
+
+# Kept data ---------------------------------------------------------------------------------------
+# A kept run's data stays on the shared nodes for its owner to read with the standard clients, under
+# a login of the run's own that reaches nothing else (apps/runs/kept.py decides when).
+
+
+def reader_name(run_id: int) -> str:
+    return f"run{int(run_id)}_reader"
+
+
+def create_run_reader(run_id: int, password: str, *, keeper_url: str, redis_url: str, timeout: float = 5.0) -> str:
+    """Creates the run's read-only login: SELECT on its own databases in MariaDB and read commands
+    on its own keys in Redis. `keeper_url` is the account allowed to create users (never an
+    engine's): it holds SELECT on the run databases with GRANT OPTION and nothing on the control
+    database, so the reader cannot be given more than that."""
+    user, run_id = reader_name(run_id), int(run_id)
+    conn = pymysql.connect(**mysql_params(keeper_url), connect_timeout=timeout, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE OR REPLACE USER %s@'%%' IDENTIFIED BY %s", (user, password))
+            # The pattern is built from the run id alone; `\_` is a literal underscore, so run17's
+            # reader does not reach run170_bank (`%%` is pymysql's escape for a literal `%`).
+            cur.execute(f"GRANT SELECT, SHOW VIEW ON `run{run_id}\\_%%`.* TO %s@'%%'", (user,))
+    finally:
+        conn.close()
+    client = redis.Redis.from_url(redis_url, socket_timeout=timeout)
+    try:
+        # Read commands on the run's keys only. Redis ACLs cannot filter SCAN, so the reader sees
+        # other key names there, never their values.
+        client.execute_command(
+            "ACL", "SETUSER", user, "reset", "on", f">{password}", f"~run{run_id}:*", "resetchannels",
+            "-@all", "+@read", "+@connection", "-@dangerous",
+        )  # fmt: skip
+    finally:
+        client.close()
+    return user
+
+
+def drop_run_reader(run_id: int, *, keeper_url: str, redis_url: str, timeout: float = 5.0) -> None:
+    """Removes the run's reader login and ends its sessions (Redis ends them with the user)."""
+    user = reader_name(run_id)
+    conn = pymysql.connect(**mysql_params(keeper_url), connect_timeout=timeout, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP USER IF EXISTS %s@'%%'", (user,))
+            # A session left in a transaction holds metadata locks that DROP DATABASE would wait on.
+            cur.execute("KILL USER %s", (user,))
+    finally:
+        conn.close()
+    client = redis.Redis.from_url(redis_url, socket_timeout=timeout)
+    try:
+        client.execute_command("ACL", "DELUSER", user)
+    finally:
+        client.close()
+
+
+def run_inventory(run_id: int, *, mariadb_url: str, redis_url: str, zk_hosts: str, timeout: float = 5.0) -> dict:
+    """What the run left on the shared nodes: its databases, how many keys and znodes."""
+    run_id = int(run_id)
+    conn = pymysql.connect(**mysql_params(mariadb_url), connect_timeout=timeout)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW DATABASES LIKE %s", (f"run{run_id}\\_%",))
+            databases = sorted(name for (name,) in cur.fetchall())
+    finally:
+        conn.close()
+    client = redis.Redis.from_url(redis_url, socket_timeout=timeout)
+    try:
+        keys = sum(1 for _ in client.scan_iter(match=f"run{run_id}:*", count=1000))
+    finally:
+        client.close()
+    zk = KazooClient(hosts=zk_hosts, timeout=timeout)
+    zk.start(timeout=timeout)
+    try:
+        znodes = _count_znodes(zk, f"/distlab/run{run_id}")
+    finally:
+        zk.stop()
+        zk.close()
+    return {"databases": databases, "keys": keys, "znodes": znodes}
+
+
+def _count_znodes(zk, path):
+    """The znodes under `path`, not counting `path` itself (0 if it does not exist)."""
+    if not zk.exists(path):
+        return 0
+    return sum(1 + _count_znodes(zk, f"{path}/{child}") for child in zk.get_children(path))

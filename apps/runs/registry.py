@@ -4,52 +4,109 @@ Plain Python. Each lab app declares its Lab in scenarios.py and calls `register(
 imports every scenarios.py at start-up.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .engine_api import Check
 
-__all__ = ["Check", "Fault", "Invariant", "Lab", "Param", "Scenario", "get_scenario", "register", "verdict_of"]
+__all__ = [
+    "Assets",
+    "Check",
+    "Fault",
+    "Invariant",
+    "Lab",
+    "Param",
+    "Scenario",
+    "get_scenario",
+    "register",
+    "verdict_of",
+]
 
-_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "choice": str}
+# Bounds of a number parameter that declares none: what a signed 64-bit column or driver
+# argument holds, so whatever the form accepts an engine can pass on.
+NUMBER_LIMIT = 2**63 - 1
+# Parameters are short settings, not documents: a longer text is refused rather than stored.
+TEXT_MAX = 1000
+# Numbers written as text, as the command line's --set K=V sends them; float() alone would also
+# take "nan", "inf" and "1_0".
+_INTEGER_TEXT = re.compile(r"[+-]?\d{1,30}")
+_NUMBER_TEXT = re.compile(r"[+-]?(\d{1,30}(\.\d{0,30})?|\.\d{1,30})([eE][+-]?\d{1,5})?")
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _plain(number: float) -> str:
+    """A bound as a person writes it: 1000000, not 1e+06; 0.5 stays 0.5."""
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
 
 
 @dataclass(frozen=True)
 class Param:
+    """A scenario's parameter. clean() takes what a JSON body, a form or the command line sends."""
+
     name: str
-    type: str
+    type: str  # int, float, bool, str or choice
     default: Any
     help: str = ""
     min: float | None = None
     max: float | None = None
     choices: tuple = ()
 
-    def clean(self, value):
+    # The parsing is written here rather than left to DRF's fields: the registry is plain Python
+    # that the command line shares, and the messages must read the same in the form, the API and
+    # the CLI. tests/runs/test_params_fuzz.py throws every JSON type and extreme at every parameter.
+    def clean(self, value: Any) -> Any:
+        """The value as the engine gets it, or ValueError with the message shown beside the field."""
         if self.type == "bool":
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-                return value.lower() in ("true", "1", "yes")
-            raise ValueError("must be true or false")
+            return self._clean_bool(value)
         if self.type in ("int", "float"):
-            if isinstance(value, bool):
-                raise ValueError(f"must be a{'n integer' if self.type == 'int' else ' number'}")
-            try:
-                number = _TYPES[self.type](value)
-                if self.type == "int" and isinstance(value, float) and value != int(value):
-                    raise ValueError
-            except (TypeError, ValueError):
-                raise ValueError(f"must be a{'n integer' if self.type == 'int' else ' number'}") from None
-            if self.min is not None and number < self.min:
-                raise ValueError(f"must be at least {self.min:g}")
-            if self.max is not None and number > self.max:
-                raise ValueError(f"must be at most {self.max:g}")
-            return number
-        if not isinstance(value, str):
-            raise ValueError("must be a string")
-        if self.type == "choice" and value not in self.choices:
+            return self._clean_number(value)
+        return self._clean_text(value)
+
+    def _clean_bool(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ValueError("must be true or false")
+
+    def _clean_number(self, value: Any) -> int | float:
+        wrong = ValueError("must be an integer" if self.type == "int" else "must be a number")
+        if isinstance(value, str):
+            text = value.strip()
+            if not (_INTEGER_TEXT if self.type == "int" else _NUMBER_TEXT).fullmatch(text):
+                raise wrong
+            value = int(text) if self.type == "int" else float(text)
+        # bool is an int in Python, but `true` for a count is a mistake, not 1.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN
+            raise wrong
+        low = self.min if self.min is not None else -NUMBER_LIMIT
+        high = self.max if self.max is not None else NUMBER_LIMIT
+        # Compared before any conversion: a huge int or 1e999 (infinity once parsed) is simply too
+        # large, where int() or float() of it would raise OverflowError.
+        if value < low:
+            raise ValueError(f"must be at least {_plain(low)}")
+        if value > high:
+            raise ValueError(f"must be at most {_plain(high)}")
+        if self.type == "float":
+            return float(value)
+        if isinstance(value, float) and not value.is_integer():
+            raise wrong
+        return int(value)
+
+    def _clean_text(self, value: Any) -> str:
+        if self.type == "choice" and (not isinstance(value, str) or value not in self.choices):
             raise ValueError(f"must be one of {', '.join(self.choices)}")
+        if not isinstance(value, str):
+            raise ValueError("must be text")
+        if len(value) > TEXT_MAX:
+            raise ValueError(f"must be at most {TEXT_MAX} characters")
+        try:
+            # A lone surrogate (JSON allows "\ud800") has no UTF-8 form: no database could store it.
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be text without unpaired surrogates") from None
         return value
 
     def schema(self):
@@ -61,6 +118,11 @@ class Param:
         if self.choices:
             s["choices"] = list(self.choices)
         return s
+
+
+# A run's seed is no scenario's parameter, but it is typed in the same form: cleaned the same
+# way, its errors read the same.
+SEED = Param("seed", "int", None, "the same seed replays the same choices", min=0, max=2**62)
 
 
 @dataclass(frozen=True)
@@ -95,7 +157,9 @@ class Fault:
     def describe(self, params=None):
         if self.numbered is not None and params is None:
             prefix, param = self.numbered
-            where = f"{prefix}1 … {prefix}<{param}>"
+            # Said for people: "any client, c1 to cN (N = clients)".
+            noun = param[:-1] if param.endswith("s") else param
+            where = f"any {noun}, {prefix}1 to {prefix}N (N = {param})"
         else:
             where = ", ".join(self.targets_for(params))
         return {"kind": self.kind, "targets": list(self.targets_for(params)), "where": where, "help": self.help}
@@ -129,7 +193,10 @@ class Scenario:
         known = {p.name: p for p in self.params}
         for key in raw:
             if key not in known:
-                errors[key] = [f"unknown parameter (known: {', '.join(known) or 'none'})"]
+                # Named as sent, but in a form any answer can carry: a lone surrogate in a JSON key
+                # ("\ud800") has no UTF-8 form.
+                name = str(key).encode("utf-8", "backslashreplace").decode()
+                errors[name] = [f"unknown parameter (known: {', '.join(known) or 'none'})"]
         clean = {}
         for p in self.params:
             if p.name in raw:
@@ -166,12 +233,34 @@ class Scenario:
         }
 
 
+@dataclass(frozen=True)
+class Assets:
+    """Files under static/ that a lab adds to a page, as a form's Media does: stylesheets, and ES
+    modules loaded before the page's own script (a run-page module registers its panels)."""
+
+    css: tuple[str, ...] = ()
+    js: tuple[str, ...] = ()
+
+
 @dataclass
 class Lab:
+    """A lab, as a plug-in: its scenarios and what it adds to the platform's pages. The platform
+    renders what labs declare here and never names a lab."""
+
     name: str
     title: str
     explanation: str
     scenarios: dict = field(default_factory=dict)
+    run_page: Assets = Assets()
+    lab_page: Assets = Assets()
+    # Templates rendered on the lab page above the scenarios, with `lab`, `lab_info` and what
+    # `lab_context()` returns in their context (a compare form, say).
+    lab_partials: tuple[str, ...] = ()
+    lab_context: Callable[[], dict] | None = None
+    # Templates rendered after a parameter's field in every form that has it: {param: template}.
+    field_partials: dict[str, str] = field(default_factory=dict)
+    # A module whose `urlpatterns` the site includes at its root (the lab's own API, say).
+    urls: str | None = None
 
     def __post_init__(self):
         if isinstance(self.scenarios, (list, tuple)):

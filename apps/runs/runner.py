@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from .context import RunContext, RunStopped
 from .control import RedisControl, discard
+from .kept import keep_or_clean_up
 from .models import Run
 from .nodes import SharedNodes
 from .recorder import Recorder
@@ -143,35 +144,40 @@ def execute(run_id, *, extra_sinks=(), broadcast=True):
         log.exception("run %s failed", run.pk)
         status, reason = Run.Status.FAILED, f"{type(exc).__name__}: {exc}"
     finally:
-        heartbeat.stop()
         try:
             if nodes is not None:
-                nodes.cleanup()
+                keep_or_clean_up(run, nodes, recorder.emit)  # drops the run's data unless it is kept
         except Exception as exc:  # noqa: BLE001
             log.exception("clean-up of run %s failed", run.pk)
             reason = reason or f"clean-up failed: {type(exc).__name__}: {exc}"
+        finally:
+            # It beats until the nodes are down: taking a dedicated cluster down may take longer
+            # than the reaper waits for a heartbeat.
+            heartbeat.stop()
         control.close()
         discard(run.pk)
         verdict = verdict_of(checks) if status == Run.Status.DONE else Run.Verdict.UNKNOWN
         end = {"status": status, "verdict": verdict, "expected": run.expected, "invariants": checks}
         if reason:
             end["reason"] = reason
+        final = {}
         try:
-            recorder.emit("end", actor="checker", label=f"{status}: {verdict}", data=end)
-            recorder.close()
-        except Exception as exc:  # noqa: BLE001 - the database went away under the run
+            try:
+                recorder.emit("end", actor="checker", label=f"{status}: {verdict}", data=end)
+            finally:
+                recorder.close()
+            final["events_count"] = recorder.seq
+        except Exception as exc:  # noqa: BLE001 - the database went away, or the reaper ended the run
+            # Events past a failed write were never stored: the database sink's count stands.
             log.exception("recording run %s failed", run.pk)
             status, verdict = Run.Status.FAILED, Run.Verdict.UNKNOWN
             reason = reason or f"recording failed: {exc}"
         close_old_connections()
-        Run.objects.filter(pk=run.pk).update(
-            status=status,
-            verdict=verdict,
-            invariants=checks,
-            failure_reason=reason,
-            finished_at=timezone.now(),
-            events_count=recorder.seq,
-        )
+        final.update(status=status, verdict=verdict, invariants=checks, failure_reason=reason)
+        # Conditional: a worker that was only slow (paused past the heartbeat timeout) finds its run
+        # already failed by the reaper, whose verdict and `end` event stand.
+        if not Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).update(finished_at=timezone.now(), **final):
+            log.warning("run %s was finished by the reaper while its worker was stalled", run.pk)
         run.refresh_from_db()
         publish_status(run)
     return run

@@ -1,6 +1,9 @@
+from datetime import datetime
+
 from django.urls import reverse
 from rest_framework import serializers
 
+from . import kept
 from .context import ACTIONS
 from .launch import InvalidRun, validate
 from .models import Run
@@ -12,6 +15,7 @@ class RunCreateSerializer(serializers.Serializer):
     params = serializers.DictField(required=False, default=dict)
     seed = serializers.IntegerField(required=False, min_value=0, max_value=2**62)
     speed = serializers.FloatField(required=False, default=0.0, min_value=0.0, max_value=1000.0)
+    keep = serializers.BooleanField(required=False, default=False)
 
     def validate(self, attrs):
         try:
@@ -27,14 +31,29 @@ class RunSerializer(serializers.ModelSerializer):
     events = serializers.IntegerField(source="events_count", read_only=True)
     url = serializers.SerializerMethodField()
     ws = serializers.SerializerMethodField()
+    kept = serializers.SerializerMethodField()
+    imported = serializers.SerializerMethodField()
 
     class Meta:
         model = Run
         fields = [
             "id", "owner", "lab", "scenario", "params", "seed", "status", "verdict", "expected", "invariants",
             "failure_reason", "speed", "step", "events", "created_at", "started_at", "finished_at", "url", "ws",
+            "keep", "kept", "imported",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_kept(self, run):
+        """Kept data's state and, while kept, the commands that inspect it (see apps/runs/kept.py)."""
+        info = kept.describe(run)
+        if info is None:
+            return None
+        moment = serializers.DateTimeField()
+        return {k: moment.to_representation(v) if isinstance(v, datetime) else v for k, v in info.items()}
+
+    def get_imported(self, run):
+        """Where an imported run came from (the exported run's id and times); null for a real run."""
+        return run.imported_from
 
     def get_url(self, run):
         return reverse("run-page", args=[run.pk])

@@ -1,16 +1,25 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from .models import Run
 from .registry import LABS
+from .transfer import ImportRefused, import_run
 
 
 def lab_page(request, lab):
     if lab not in LABS:
         raise Http404("no such lab")
-    return render(request, "runs/lab.html", {"lab": LABS[lab], "lab_info": LABS[lab].describe()})
+    lab = LABS[lab]
+    info = lab.describe()
+    for scenario in info["scenarios"]:
+        for name, param in scenario["params"].items():
+            param["partial"] = lab.field_partials.get(name)
+    context = {"lab": lab, "lab_info": info, **(lab.lab_context() if lab.lab_context else {})}
+    return render(request, "runs/lab.html", context)
 
 
 def run_page(request, run_id):
@@ -24,14 +33,15 @@ def run_page(request, run_id):
         "status": run.status,
         "ws": f"/ws/runs/{run.pk}/",
         "api": f"/api/runs/{run.pk}/",
-        "can_control": run.visible_to(request.user),
+        # An imported run is a record only: nothing to steer, no faults to inject.
+        "can_control": run.visible_to(request.user) and not run.is_imported,
         "faults": scenario.faults_for(run.params) if scenario else [],
         "invariants": scenario.describe()["invariants"] if scenario else [],
     }
-    return render(request, "runs/run.html", {"run": run, "scenario": scenario, "page": page})
+    return render(request, "runs/run.html", {"run": run, "lab": lab, "scenario": scenario, "page": page})
 
 
-def run_list(request):
+def run_list(request, import_error=None):
     runs = Run.visible_runs(request.user)
     filters = {}
     for field in ("lab", "status", "verdict"):
@@ -49,8 +59,24 @@ def run_list(request):
             "labs": sorted(LABS),
             "statuses": Run.Status.values,
             "verdicts": Run.Verdict.values,
+            "import_error": import_error,
         },
+        status=400 if import_error else 200,
     )
+
+
+@require_POST
+def run_import(request):
+    """The history page's upload: an exported run comes back as the user's own, read-only."""
+    upload = request.FILES.get("file")
+    if upload is None:
+        return run_list(request, import_error="choose an exported run (a .jsonl file) to import")
+    try:
+        run = import_run(upload, request.user)
+    except ImportRefused as exc:
+        return run_list(request, import_error=f"{upload.name}: {exc}")
+    messages.success(request, f"Imported {upload.name} as run {run.pk}.")
+    return redirect("run-page", run_id=run.pk)
 
 
 def describe_run(run):
@@ -93,5 +119,12 @@ def run_compare(request):
         if run is None:
             raise Http404(f"no run #{ids[key]} that you may see")
         runs.append(run)
+    if runs[0].lab != runs[1].lab:
+        # Only two runs of one lab share scenarios, invariants and a timeline to set side by side.
+        errors = [
+            f"Run #{runs[0].pk} is a {runs[0].lab} run and run #{runs[1].pk} a {runs[1].lab} run: "
+            "only two runs of the same lab can be compared."
+        ]
+        return render(request, "runs/compare.html", {"errors": errors}, status=400)
     page = {"runs": [describe_run(run) for run in runs]}
     return render(request, "runs/compare.html", {"runs": runs, "page": page})

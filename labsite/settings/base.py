@@ -101,6 +101,10 @@ CHANNEL_LAYERS = {
 # The shared lab nodes the protocols run against.
 LAB_MARIADB_URL = env.str("LAB_MARIADB_URL", default="mysql://lab:lab@127.0.0.1:3307/")
 LAB_REDIS_URL = env.str("LAB_REDIS_URL", default="redis://127.0.0.1:6381/0")
+# The account that makes and drops kept runs' read-only logins (CREATE USER, SELECT on run% with
+# GRANT OPTION; nothing on the control database). Never handed to an engine. Empty: `keeper` with
+# password `keeper` on the lab MariaDB's host and port, as bin/services creates it.
+LAB_MARIADB_KEEPER_URL = env.str("LAB_MARIADB_KEEPER_URL", default="")
 LAB_ZK_HOSTS = env.str("LAB_ZK_HOSTS", default="127.0.0.1:2182")
 
 CELERY_TASK_SERIALIZER = "json"
@@ -115,6 +119,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 DISTLAB_RUN_QUOTA = env.int("DISTLAB_RUN_QUOTA", default=3)
 # The largest text file a user may upload as MapReduce input, in bytes.
 DISTLAB_UPLOAD_LIMIT = env.int("DISTLAB_UPLOAD_LIMIT", default=20 * 1024 * 1024)
+# The largest exported run a user may import, in bytes.
+DISTLAB_IMPORT_LIMIT = env.int("DISTLAB_IMPORT_LIMIT", default=200 * 1024 * 1024)
 DISTLAB_RUN_TIME_LIMIT = env.int("DISTLAB_RUN_TIME_LIMIT", default=120)
 DISTLAB_RUN_EVENT_LIMIT = env.int("DISTLAB_RUN_EVENT_LIMIT", default=250_000)
 # Dedicated nodes (apps.cluster): where their data lives, and how many may run at once.
@@ -133,6 +139,8 @@ DISTLAB_HEARTBEAT_TIMEOUT = env.int("DISTLAB_HEARTBEAT_TIMEOUT", default=10)
 CELERY_TASK_TIME_LIMIT = DISTLAB_RUN_TIME_LIMIT + 60
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "apps.runs.tasks.reap_stale_runs", "schedule": 5.0},
+    # Kept data past its 24 hours, or whose owner pressed Drop data (apps/runs/kept.py).
+    "drop-expired-data": {"task": "apps.runs.tasks.drop_expired_data", "schedule": 60.0},
 }
 
 REST_FRAMEWORK = {
@@ -164,6 +172,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "apps.dashboard.finders.PlotlyFinder",  # vendor/plotly-<version>/plotly.min.js, from the plotly package
+]
 
 LOGGING = {
     "version": 1,

@@ -13,6 +13,7 @@ from apps.cluster.procs import alive, port_open
 from apps.runs.models import Event
 from tests.cluster.conftest import recorded_processes
 from tests.conftest import start_worker, wait_until
+from tests.runs.conftest import start_beat
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -80,6 +81,7 @@ def test_a_scenario_fault_must_be_one_it_declares(celery_worker, instructor):
 
 def test_a_worker_killed_mid_run_leaves_no_dedicated_node_behind(student_user, tmp_path):
     worker = start_worker(tmp_path, name="doomed-dedicated")
+    beat = None
     try:
         client = api(student_user)
         run_id = start_ping_cluster(client, rounds=200, speed=2)
@@ -87,9 +89,12 @@ def test_a_worker_killed_mid_run_leaves_no_dedicated_node_behind(student_user, t
         pids, ports = recorded_processes(json.loads(cluster_file(run_id).read_text()))
         worker.kill(signal.SIGKILL)
         worker.popen.wait(10)
-        run = wait_until(lambda: (r := state(client, run_id))["status"] == "failed" and r, 30, "the run to be failed")
+        beat = start_beat(tmp_path)  # the reaper lives in the beat, never in the API
+        run = wait_until(lambda: (r := state(client, run_id))["status"] == "failed" and r, 60, "the run to be failed")
     finally:
         worker.stop()
+        if beat:
+            beat.stop()
     assert "heartbeat" in run["failure_reason"]
     wait_until(lambda: not [pid for pid in pids if alive(pid)], 30, "the run's node processes to be reaped")
     assert not [port for port in ports if port_open(port)]

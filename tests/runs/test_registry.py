@@ -87,7 +87,7 @@ def test_numbered_fault_targets_follow_the_runs_own_parameter():
     ]
     assert sc.fault("pause", "c2", {"clients": 2}) is pause
     assert sc.fault("pause", "c3", {"clients": 2}) is None
-    assert sc.describe()["faults"][0]["where"] == "c1 … c<clients>"  # the lab page, before any run
+    assert sc.describe()["faults"][0]["where"] == "any client, c1 to cN (N = clients)"  # the lab page
 
 
 def test_every_numbered_fault_counts_by_a_parameter_its_scenario_has():

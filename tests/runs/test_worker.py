@@ -1,5 +1,6 @@
 """Runs executed by a real Celery worker process, steered and killed as users and operators would."""
 
+import json
 import signal
 
 import pytest
@@ -8,9 +9,13 @@ from django.conf import settings
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
+from apps.cluster.procs import alive, port_open
 from apps.runs.models import Event, Run
 from apps.runs.nodes import SharedNodes, leftover_run_ids
+from apps.runs.status import looks_stale
+from tests.cluster.conftest import recorded_processes
 from tests.conftest import lab_node_urls, start_worker, wait_until
+from tests.runs.conftest import start_beat
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -76,26 +81,67 @@ def test_stop_cancels_a_running_run_and_still_records_its_end(celery_worker, stu
     assert end.kind == "end" and end.data["status"] == "cancelled"
 
 
-def test_a_worker_killed_mid_run_leaves_the_run_failed_with_a_reason(student_user, transactional_db, tmp_path):
-    worker = start_worker(tmp_path, name="doomed")
+def test_a_worker_killed_mid_run_leaves_the_run_failed_by_the_next_worker_to_start(student_user, tmp_path):
+    doomed = start_worker(tmp_path, name="doomed")
+    fresh = None
     try:
         client = api(student_user)
         run_id = start(client, scenario="stream-load", events=200000, rate=500)
         wait_until(lambda: run_state(client, run_id)["events"] > 100, 60, "the run to be under way")
-        worker.kill(signal.SIGKILL)  # the whole worker: main process and pool children
-        worker.popen.wait(10)
-        # Readers (the API, a watching viewer, the periodic reaper) fail it once its heartbeat is
-        # older than DISTLAB_HEARTBEAT_TIMEOUT (10 s); 30 s is the promise to users.
-        run = wait_until(
-            lambda: (r := run_state(client, run_id))["status"] == "failed" and r, 30, "the run to be failed"
-        )
+        doomed.kill(signal.SIGKILL)  # the whole worker: main process and pool children
+        doomed.popen.wait(10)
+        wait_until(lambda: looks_stale(Run.objects.get(pk=run_id)), 30, "the heartbeat to be older than the timeout")
+        assert run_state(client, run_id)["status"] == "running"  # readers only read
+        fresh = start_worker(tmp_path, name="fresh")  # a starting worker reaps what a dead one left
+        run = wait_until(lambda: (r := run_state(client, run_id))["status"] == "failed" and r, 30, "the run to fail")
     finally:
-        worker.stop()
+        doomed.stop()
+        if fresh:
+            fresh.stop()
     assert "worker" in run["failure_reason"] and "heartbeat" in run["failure_reason"]
     stored = list(Event.objects.filter(run_id=run_id).order_by("seq").values_list("seq", "kind"))
     assert [s for s, _ in stored] == list(range(1, len(stored) + 1))
     assert stored[-1][1] == "end"
     assert Run.objects.get(pk=run_id).events_count == len(stored)
+    assert run_id not in leftover_run_ids(**lab_node_urls())
+
+
+def test_a_worker_paused_past_the_heartbeat_timeout_cannot_undo_what_the_reaper_did(student_user, tmp_path):
+    sleepy = start_worker(tmp_path, name="sleepy")
+    beat = None
+    try:
+        client = api(student_user)
+        response = client.post(
+            "/api/runs/",
+            {"lab": "diagnostics", "scenario": "ping-cluster", "params": {"rounds": 200}, "speed": 4},
+            content_type="application/json",
+        )
+        run_id = response.json()["id"]
+        cluster = settings.DISTLAB_NODES_DIR / f"run{run_id}"
+        wait_until(
+            lambda: (cluster / "cluster.json").exists() and run_state(client, run_id)["events"] > 10, 60, "probes"
+        )
+        pids, ports = recorded_processes(json.loads((cluster / "cluster.json").read_text()))
+        sleepy.kill(signal.SIGSTOP)  # frozen mid-run, as a stalled host would be: alive, silent
+        beat = start_beat(tmp_path)
+        run = wait_until(lambda: (r := run_state(client, run_id))["status"] == "failed" and r, 60, "the beat to reap")
+        wait_until(lambda: not [pid for pid in pids if alive(pid)], 30, "the run's nodes to be taken down")
+        sleepy.kill(signal.SIGCONT)
+        # The worker carries on where it froze: its next write meets the reaper's end, and it finishes.
+        wait_until(lambda: "execute_run" in (log := sleepy.log_path.read_text()) and "succeeded" in log, 60, "its task")
+    finally:
+        sleepy.kill(signal.SIGCONT)
+        sleepy.stop()
+        if beat:
+            beat.stop()
+    assert "heartbeat" in run["failure_reason"]
+    final = Run.objects.get(pk=run_id)
+    assert (final.status, final.verdict, final.failure_reason) == ("failed", "unknown", run["failure_reason"])
+    stored = list(Event.objects.filter(run_id=run_id).order_by("seq").values_list("seq", "kind"))
+    assert [s for s, _ in stored] == list(range(1, len(stored) + 1)) and final.events_count == len(stored)
+    assert [kind for _, kind in stored].count("end") == 1 and stored[-1][1] == "end"
+    assert not [port for port in ports if port_open(port)]
+    assert not cluster.exists()
 
 
 def test_a_starting_worker_removes_what_dead_runs_left_on_the_shared_nodes(student_user, tmp_path):

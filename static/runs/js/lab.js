@@ -5,8 +5,25 @@ function csrfToken(form) {
   return input ? input.value : "";
 }
 
+// A number box as the run gets it: {} when empty (the scenario's default), {value}, or {error}
+// in the words the server uses. A browser reports what it cannot read as a number ("1e", "--5")
+// as an empty value, so only `validity.badInput` tells it apart from an empty box; letters it
+// drops without a trace (see noteDroppedKeys).
+function readNumber(input, integer) {
+  if (input.validity.badInput || input.dataset.dropped === "true") {
+    return { error: integer ? "must be an integer" : "must be a number" };
+  }
+  const text = input.value.trim();
+  if (text === "") return {};
+  const value = Number(text);
+  // JSON has no Infinity: 1e999 would be sent as null, so the server judges the text instead.
+  return { value: Number.isFinite(value) ? value : text };
+}
+
+// The form's parameters, and a message per field the browser could not read.
 function readParams(form) {
   const params = {};
+  const errors = {};
   for (const input of form.querySelectorAll("[data-param]")) {
     const name = input.dataset.param;
     switch (input.dataset.type) {
@@ -14,15 +31,27 @@ function readParams(form) {
         params[name] = input.checked;
         break;
       case "int":
-      case "float":
-        // An empty box takes the scenario's default; anything else goes to the server to judge.
-        if (input.value.trim() !== "") params[name] = Number(input.value);
+      case "float": {
+        const number = readNumber(input, input.dataset.type === "int");
+        if (number.error) errors[name] = [number.error];
+        else if ("value" in number) params[name] = number.value;
         break;
+      }
       default:
         params[name] = input.value;
     }
   }
-  return params;
+  return { params, errors };
+}
+
+// Chromium drops what a number cannot hold ("abc") before it reaches the box: the value stays as
+// it was and validity.badInput stays false. Remember the dropped keys until the box changes, so
+// "abc" is refused rather than read as an empty box, which would start the run with the default.
+function noteDroppedKeys(input) {
+  input.addEventListener("beforeinput", (event) => {
+    if (event.data && /[^0-9eE+\-.,\s]/.test(event.data)) input.dataset.dropped = "true";
+  });
+  input.addEventListener("input", () => delete input.dataset.dropped);
 }
 
 function clearErrors(form) {
@@ -68,14 +97,22 @@ async function submit(event) {
   const button = form.querySelector("button[type=submit]");
   const pending = form.querySelector("[data-role=pending]");
   clearErrors(form);
+  const { params, errors } = readParams(form);
   const body = {
     lab: form.dataset.lab,
     scenario: form.dataset.scenario,
-    params: readParams(form),
+    params,
     speed: Number(form.elements.speed.value),
   };
-  const seed = form.elements.seed.value.trim();
-  if (seed !== "") body.seed = Number(seed);
+  const seed = readNumber(form.elements.seed, true);
+  if (seed.error) errors.seed = [seed.error];
+  else if ("value" in seed) body.seed = seed.value;
+  if (form.elements.keep && form.elements.keep.checked) body.keep = true;
+  // What the browser could not read is refused here: sent, it would be an empty box, the default.
+  if (Object.keys(errors).length) {
+    showErrors(form, errors);
+    return;
+  }
 
   button.disabled = true;
   pending.textContent = "Starting…";
@@ -120,10 +157,15 @@ async function submitCompare(event) {
   const button = form.querySelector("button[type=submit]");
   const pending = form.querySelector("[data-role=pending]");
   clearErrors(form);
-  const typed = form.elements.seed.value.trim();
+  const { params, errors } = readParams(form);
+  const typed = readNumber(form.elements.seed, true);
+  if (typed.error) errors.seed = [typed.error];
+  if (Object.keys(errors).length) {
+    showErrors(form, errors);
+    return;
+  }
   // One seed for both runs, drawn here when none is given, so the two runs make the same choices.
-  const seed = typed === "" ? Math.floor(Math.random() * 2 ** 31) : Number(typed);
-  const params = readParams(form);
+  const seed = "value" in typed ? typed.value : Math.floor(Math.random() * 2 ** 31);
   button.disabled = true;
   const ids = [];
   try {
@@ -154,5 +196,6 @@ async function submitCompare(event) {
 }
 
 for (const form of document.querySelectorAll("form.run-form")) {
+  for (const input of form.querySelectorAll("input[type=number]")) noteDroppedKeys(input);
   form.addEventListener("submit", form.classList.contains("compare-form") ? submitCompare : submit);
 }

@@ -8,22 +8,33 @@ Dedicated local nodes, for instructors (apps/cluster):
   lab cluster status [NAME] [--json]
   lab cluster down NAME | --all
   lab cluster reap
-and `lab nodes [--json]`, the shared nodes and their health. Exit codes: 0 done, 1 a node failed
+and `lab nodes [--json]`, the shared nodes and their health.
+
+Kept data and transfer (apps/runs/kept.py, apps/runs/transfer.py):
+  lab run ... --keep     keep the run's databases, keys and znodes for 24 hours, to inspect
+  lab drop RUN           drop a kept run's data now
+  lab export RUN         the run as JSON lines on stdout (a header, then every event)
+  lab import FILE        bring an export back as a read-only run ("-" reads stdin)
+Exit codes: 0 done, 2 a refused request (no such run, a bad file, the kept-data limit), one line. Exit codes: 0 done, 1 a node failed
 (did not start, did not answer), 2 a refused request (bad name, the cap, no local binaries, no such
 cluster or node), each with one line.
 """
 
 import argparse
 import json
+import os
 import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.runs.launch import InvalidRun, create_run
+from apps.runs import kept, transfer
+from apps.runs.launch import InvalidRun, QuotaExceeded, create_run
+from apps.runs.models import Run
 from apps.runs.recorder import ConsoleSink
 from apps.runs.registry import LABS
 from apps.runs.runner import execute
+from labsite.schema import control_database_required
 
 
 def one_line_errors(parser):
@@ -55,7 +66,14 @@ class Command(BaseCommand):
         run.add_argument("--seed", type=int)
         run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="assignments")
         run.add_argument("--json", action="store_true")
-        for p in (ls, run):
+        run.add_argument("--keep", action="store_true", help="keep the run's data to inspect (24 hours)")
+        drop = sub.add_parser("drop", help="drop a kept run's data now")
+        drop.add_argument("run", type=_run_id)
+        export = sub.add_parser("export", help="print a run as JSON lines")
+        export.add_argument("run", type=_run_id)
+        imp = sub.add_parser("import", help="bring an exported run back, read-only")
+        imp.add_argument("file")
+        for p in (ls, run, drop, export, imp):
             one_line_errors(p)
         self.add_cluster_arguments(sub)
 
@@ -86,6 +104,7 @@ class Command(BaseCommand):
         for p in (up, fault, status, down, reap):
             one_line_errors(p)
 
+    @control_database_required
     def handle(self, *args, **options):
         if options["verb"] == "list":
             return self.list_labs(options["json"])
@@ -93,6 +112,12 @@ class Command(BaseCommand):
             return self.cluster(options)
         if options["verb"] == "nodes":
             return self.shared_nodes(options["json"])
+        if options["verb"] == "drop":
+            return self.drop_data(options["run"])
+        if options["verb"] == "export":
+            return self.export_run(options["run"])
+        if options["verb"] == "import":
+            return self.import_run(options["file"])
         return self.run_scenario(options)
 
     def list_labs(self, as_json):
@@ -113,9 +138,11 @@ class Command(BaseCommand):
                 raise CommandError(f"--set takes KEY=VALUE, not {item!r}", returncode=2)
             params[key] = value
         try:
-            run = create_run(None, options["lab"], options["scenario"], params, options["seed"])
+            run = create_run(None, options["lab"], options["scenario"], params, options["seed"], keep=options["keep"])
         except InvalidRun as exc:
             raise CommandError(_one_line(exc.errors), returncode=2) from None
+        except QuotaExceeded as exc:
+            raise CommandError(str(exc), returncode=2) from None
         run = execute(run.pk, extra_sinks=[ConsoleSink(self.stdout, as_json=options["json"])])
         summary = {
             "run": run.pk,
@@ -129,9 +156,48 @@ class Command(BaseCommand):
         }
         if run.failure_reason:
             summary["reason"] = run.failure_reason
+        if run.keep:
+            summary["kept"] = kept.describe(run)  # the commands that read the kept data
         self.stdout.write(json.dumps(summary, default=str))
         if run.status != run.Status.DONE:
             sys.exit(1)
+
+    # Kept data and transfer ------------------------------------------------------------------------
+    def drop_data(self, run_id):
+        """Drops in this process: the command line runs where the lab nodes are reachable."""
+        try:
+            dropped = kept.drop(run_id)
+        except kept.DataNotKept as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        self.stdout.write(f"run {run_id}: data dropped" if dropped else f"run {run_id}: the data was already dropped")
+
+    def export_run(self, run_id):
+        run = Run.objects.filter(pk=run_id).first()
+        if run is None:
+            raise CommandError(f"no run {run_id}", returncode=2)
+        if not run.is_finished:
+            raise CommandError(f"run {run_id} is {run.status}; export it when it ends", returncode=2)
+        try:
+            for line in transfer.export_lines(run):
+                self.stdout.write(line, ending="")
+        except BrokenPipeError:  # `lab export RUN | head`: the reader has seen enough
+            # Point stdout at /dev/null so the flush at exit does not fail again (Python's recipe).
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+    def import_run(self, path):
+        try:
+            stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror}", returncode=2) from None
+        try:
+            run = transfer.import_run(stream, None)
+        except transfer.ImportRefused as exc:
+            raise CommandError(f"{path}: {exc}", returncode=2) from None
+        finally:
+            if stream is not sys.stdin.buffer:
+                stream.close()
+        summary = {"run": run.pk, "lab": run.lab, "scenario": run.scenario, "events": run.events_count}
+        self.stdout.write(json.dumps(summary))
 
     # Dedicated nodes -----------------------------------------------------------------------------
     def cluster(self, options):
@@ -246,6 +312,12 @@ CLI_FAULTS = ("kill", "stop", "restart", "pause", "resume", "partition", "heal",
 def _count(value):
     if not value.isdigit():
         raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, not {value!r}")
+    return int(value)
+
+
+def _run_id(value):
+    if not value.isdigit() or int(value) == 0:
+        raise argparse.ArgumentTypeError(f"a run id is a positive whole number, not {value!r}")
     return int(value)
 
 
