@@ -1,9 +1,4 @@
-from pathlib import Path
-
-import plotly
-from django.http import FileResponse, Http404
 from django.shortcuts import render
-from django.views.decorators.cache import cache_control
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
@@ -11,8 +6,6 @@ from apps.runs.models import Run
 from apps.runs.registry import LABS
 
 from . import health
-
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
 def home(request):
@@ -22,12 +15,10 @@ def home(request):
 
 @api_view(["GET"])
 def status(request):
-    return Response({"nodes": health.nodes(), "celery": health.workers()})
-
-
-@cache_control(max_age=86400, public=True)
-def plotly_js(request, version):
-    # The Plotly bundle ships inside the pinned `plotly` package; its version is in the URL.
-    if version != plotly.__version__ or not PLOTLY_JS.exists():
-        raise Http404("no such plotly bundle")
-    return FileResponse(open(PLOTLY_JS, "rb"), content_type="text/javascript")
+    """Every part of the system, up or down. Versions, hosts, ports and worker names (in the probes'
+    details) tell an attacker what to aim at, so only staff see them."""
+    nodes, celery = health.nodes(), health.workers()
+    if not request.user.is_staff:
+        nodes = [{key: node[key] for key in ("name", "role", "ok")} for node in nodes]
+        celery = {"ok": celery["ok"], "detail": "answering" if celery["ok"] else "no worker answered"}
+    return Response({"nodes": nodes, "celery": celery})

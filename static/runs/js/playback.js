@@ -1,9 +1,10 @@
 // The viewer's position in the run's history, and the pace at which it moves.
 //
-// Every panel shows fold(events, k). Live, k follows new events one at a time, each given time to
-// be seen (a message ~half a second); when the run is far ahead the pace quickens, and when it is
-// very far ahead (a fast run) the view jumps without animating. Scrubbed, k is where the viewer put
-// it; Play replays from there at the chosen playback rate.
+// Every panel shows fold(events, k). Live, the view is at most one batch behind the run: when a
+// batch arrives, whatever came before it is shown at once, and the batch's own events are animated
+// one at a time, each given time to be seen (a message ~half a second) and hurried when the batch
+// is long. The run's end is shown the moment it arrives, so the verdict comes with the `done`
+// status. Scrubbed, k is where the viewer put it; Play replays from there at the playback rate.
 
 import { apply, emptyState, fold } from "./fold.js";
 
@@ -11,6 +12,7 @@ import { apply, emptyState, fold } from "./fold.js";
 const PACE = { msg: 480, fault: 700, cmd: 140, phase: 250, check: 250, end: 300, node: 100, state: 50 };
 const PACE_OTHER = 15;
 const MAX_LAG_MS = 3000; // the live view may trail the run by this much of pacing before it hurries
+const MIN_LAG_MS = 250; // ...or, when batches come faster, by about the time between two batches
 const MAX_SQUEEZE = 2.5; // it hurries up to this much, then skips ahead without animating
 const JUMP_EVENTS = 400; // and when this many events behind, it jumps to the present
 const MIN_ANIMATION_MS = 90;
@@ -33,6 +35,9 @@ export class Player {
     this.playing = false;
     this.rate = 1;
     this.backlogUpTo = 0; // events already stored when we connected: shown at once, not animated
+    this.batchFrom = 0; // index of the first event of the newest batch: a live view shows all before it
+    this.lastArrival = null;
+    this.batchGap = null; // ms between batches, smoothed: the time a batch has to be animated in
     this.timer = null;
   }
 
@@ -44,9 +49,32 @@ export class Player {
     return this.n - this.k;
   }
 
-  /** New events arrived. */
-  notify() {
-    if (this.live && !this.timer) this.schedule(0);
+  /** A batch of new events arrived; `from` is the index of its first event. */
+  notify(from = this.n) {
+    this.batchFrom = Math.min(from, this.n);
+    const now = performance.now();
+    if (this.lastArrival !== null) {
+      const gap = now - this.lastArrival;
+      this.batchGap = this.batchGap === null ? gap : 0.7 * this.batchGap + 0.3 * gap;
+    }
+    this.lastArrival = now;
+    if (this.live) {
+      if (this.n && this.events[this.n - 1].kind === "end") {
+        // The run is over: its end (and verdict) is shown at once, with the status that follows it.
+        this.halt();
+        this.seek(this.n);
+      } else if (!this.timer) {
+        this.schedule(0);
+      }
+    }
+    this.hooks.changed(this);
+  }
+
+  /** The run ended (its status says so): a live view goes to the last event at once. */
+  catchUp() {
+    if (!this.live || this.k >= this.n) return;
+    this.halt();
+    this.seek(this.n);
     this.hooks.changed(this);
   }
 
@@ -97,21 +125,24 @@ export class Player {
     }
     let squeeze = 1;
     if (this.live) {
-      if (this.k < this.backlogUpTo || this.behind > JUMP_EVENTS) {
-        this.seek(this.behind > JUMP_EVENTS ? this.n : Math.min(this.n, this.backlogUpTo));
+      if (this.k < this.backlogUpTo || this.k < this.batchFrom || this.behind > JUMP_EVENTS) {
+        const upTo = this.behind > JUMP_EVENTS ? this.n : Math.max(this.backlogUpTo, this.batchFrom);
+        this.seek(Math.min(this.n, upTo));
         this.schedule(0);
         return this.hooks.changed(this);
       }
+      // A batch is hurried to fit in about the time until the next one, so it is seen whole.
+      const lag = Math.min(MAX_LAG_MS, Math.max(MIN_LAG_MS, this.batchGap ?? MAX_LAG_MS));
       let pending = 0;
       for (let i = this.k; i < this.n; i++) pending += pace(this.events[i]) / this.rate;
-      if (pending > MAX_LAG_MS * MAX_SQUEEZE) {
+      if (pending > lag * MAX_SQUEEZE) {
         // Too far behind to hurry: show the oldest of the backlog at once, animate the rest.
         let target = this.k;
-        while (target < this.n && pending > MAX_LAG_MS) pending -= pace(this.events[target++]) / this.rate;
+        while (target < this.n && pending > lag) pending -= pace(this.events[target++]) / this.rate;
         this.seek(target);
         if (this.k >= this.n) return this.hooks.changed(this);
       }
-      squeeze = Math.min(MAX_SQUEEZE, Math.max(1, pending / MAX_LAG_MS));
+      squeeze = Math.min(MAX_SQUEEZE, Math.max(1, pending / lag));
     }
     const ms = this.advance(pace(this.events[this.k]) / this.rate / squeeze);
     this.hooks.changed(this);

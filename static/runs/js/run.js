@@ -12,7 +12,7 @@ import { NodeDiagram } from "./nodes.js";
 import { mountPanels } from "./panels.js";
 import { Player } from "./playback.js";
 import { RunStream } from "./stream.js";
-import { VerdictPanel } from "./verdict.js";
+import { VerdictPanel, queueText } from "./verdict.js";
 
 const FINISHED = ["done", "failed", "cancelled"];
 const $ = (id) => document.getElementById(id);
@@ -32,6 +32,7 @@ const verdict = new VerdictPanel({
   verdict: $("verdict"),
   expected: $("verdict-expected"),
   reason: $("failure-reason"),
+  faults: $("verdict-faults"),
   list: $("invariants"),
   invariants: page.invariants,
 });
@@ -45,6 +46,7 @@ function finished() {
 }
 
 function render(state, { rebuild }) {
+  verdict.setRun(runStatus, state.k >= events.length);
   nodes.sync(state, { rebuild });
   lamport.sync(state, { rebuild });
   cmdlog.sync(state, { rebuild });
@@ -75,8 +77,24 @@ function updateStatusLine() {
   // The server reports the step when the run pauses or changes pace, so it is shown while paused.
   step.hidden = !(status === "paused" && runStatus.step != null);
   step.textContent = `paused at step ${runStatus.step}`;
+  const detail = $("run-detail");
+  const told = statusDetail();
+  detail.hidden = !told;
+  detail.textContent = told;
+  detail.className = runStatus.stale || status === "failed" ? "failure-reason" : "";
+  // Before the first event the node diagram has nothing to show: say what the run waits for.
+  if (!events.length && told) $("nodes-caption").textContent = told;
   $("run-events").textContent = events.length;
   document.title = `${status} · Run #${page.id} · DistLab`;
+}
+
+/** Why the run is where it is: its place in the queue, a stale worker, how it ended. */
+function statusDetail() {
+  const { status } = runStatus;
+  if (status === "queued") return queueText(runStatus.queue);
+  if (runStatus.stale) return "the run's worker has not been heard from; the run is failed if it does not come back";
+  if ((status === "failed" || status === "cancelled") && runStatus.failure_reason) return `${status}: ${runStatus.failure_reason}`;
+  return "";
 }
 
 function setConnection(state, detail) {
@@ -143,8 +161,9 @@ let controls = null;
 
 const stream = new RunStream(page.ws, {
   onEvents(batch) {
+    const from = events.length;
     for (const event of batch) events.push(event);
-    player.notify();
+    player.notify(from);
     maybeComplete();
   },
   onStatus(frame) {
@@ -155,6 +174,10 @@ const stream = new RunStream(page.ws, {
       player.backlogUpTo = Math.max(player.backlogUpTo, frame.events || 0);
     }
     controls?.update({ status: frame.status, speed: frame.speed });
+    if (FINISHED.includes(runStatus.status)) player.catchUp();
+    // The verdict panel tells an end that has no `end` event (a run stopped while queued) from here.
+    verdict.setRun(runStatus, player.k >= events.length);
+    verdict.sync(player.state);
     updateStatusLine();
     maybeComplete();
   },
@@ -176,8 +199,10 @@ const stream = new RunStream(page.ws, {
 });
 
 function maybeComplete() {
-  // A finished run sends nothing more: stop listening once its end event is here.
-  if (FINISHED.includes(runStatus.status) && hasEnd()) {
+  // A finished run sends nothing more: stop listening once its end event is here, or every event
+  // it has (a run stopped while queued has none, and no end event).
+  const all = hasEnd() || events.length >= (runStatus.events || 0);
+  if (FINISHED.includes(runStatus.status) && all) {
     stream.close();
     setConnection("complete");
     controls?.update({ status: runStatus.status });
