@@ -9,9 +9,10 @@ register(
         name="diagnostics",
         title="Diagnostics",
         explanation=(
-            "Before any protocol runs, the platform itself has to work: every lab talks to real "
-            "servers, and every step it takes travels from a Celery worker through the database and "
-            "Redis to your browser. This lab checks both. `ping` sends real round-trips to the shared "
+            "Checks the platform itself: real round-trips to every node, and how fast each step "
+            "reaches your browser. It comes before any protocol, because every lab talks to real "
+            "servers and every step it takes travels from a Celery worker through the database and "
+            "Redis to you. `ping` sends real round-trips to the shared "
             "MariaDB, Redis and ZooKeeper nodes and charts their latency; inject a fault to see the "
             "checker notice a node that stopped answering. `stream-load` floods the event stream to "
             "measure how fast steps reach their viewers."

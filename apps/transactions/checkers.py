@@ -1,82 +1,98 @@
-"""Invariants of the transactions lab, read from the real rows over new connections: what the
-servers hold, not what the engine believes."""
+"""Invariants of the transactions lab. A checker takes nothing from the engine's account of the
+run: it draws the planned transfers again from the run's seed and parameters (the inputs), and
+reads what the servers hold now over connections of its own. The engine's result only says whether
+the run got as far as its transfers."""
+
+import random
 
 from apps.runs.registry import Check
 
-from .engine import Participant, in_doubt
+from .engine.bank import Participant, Transfer, participants_of, plan
+from .engine.xa import in_doubt, xid
+
+NOT_REACHED = "the run ended before its transfers"
 
 
-def _participants(result):
-    return [Participant(**p) for p in result["participants"]]
+def _bank(ctx) -> tuple[list[Participant], list[Transfer]]:
+    """The participants and the transfers the run was asked to make, from its inputs."""
+    participants = participants_of(ctx)
+    return participants, plan(ctx.params, random.Random(ctx.seed), ctx.run_id, participants)
 
 
-def _ledgers(ctx, result):
-    """{participant: {gtrid: delta}} as committed in each participant's database."""
-    ledgers = {}
-    for p in _participants(result):
-        conn = p.connect(ctx)
+def _query(ctx, participant: Participant, statement: str) -> tuple:
+    conn = participant.connect(ctx)
+    try:
         with conn.cursor() as cur:
-            cur.execute("SELECT gtrid, delta FROM ledger")
-            ledgers[p.name] = dict(cur.fetchall())
+            cur.execute(statement)
+            return cur.fetchall()
+    finally:
         conn.close()
-    return ledgers
+
+
+def ledgers(ctx, participants: list[Participant] | None = None) -> dict[str, dict[str, int]]:
+    """{participant: {gtrid: delta}} as committed in each participant's database."""
+    participants = participants if participants is not None else _bank(ctx)[0]
+    return {p.name: dict(_query(ctx, p, "SELECT gtrid, delta FROM ledger")) for p in participants}
 
 
 def atomicity(ctx, result):
-    """Every global transaction committed on all its participants or on none."""
+    """Every global transaction committed on all its participants or on none, and no participant
+    holds a committed branch of a transfer that was never planned."""
     if not result:
-        return Check(None, "the run ended before its transfers")
-    ledgers = _ledgers(ctx, result)
+        return Check(None, NOT_REACHED)
+    participants, transfers = _bank(ctx)
+    committed = ledgers(ctx, participants)
     broken = []
-    for t in result["transfers"]:
-        seen = {p: ("committed" if t["gtrid"] in ledgers[p] else "rolled back") for p in t["participants"]}
+    for t in transfers:
+        seen = {p: ("committed" if t.gtrid in committed[p] else "rolled back") for p in t.participants}
         if len(set(seen.values())) > 1:
-            broken.append({"gtrid": t["gtrid"], "branches": seen})
-    committed = sum(all(t["gtrid"] in ledgers[p] for p in t["participants"]) for t in result["transfers"])
-    evidence = {"transfers": len(result["transfers"]), "committed": committed, "broken": broken}
+            broken.append({"gtrid": t.gtrid, "branches": seen})
+    planned = {t.gtrid for t in transfers}
+    for p, ledger in committed.items():
+        broken += [
+            {"gtrid": g, "branches": {p: "committed"}, "unplanned": True} for g in sorted(ledger) if g not in planned
+        ]
+    everywhere = sum(all(t.gtrid in committed[p] for p in t.participants) for t in transfers)
+    evidence = {"transfers": len(transfers), "committed": everywhere, "broken": broken}
     return Check(not broken, evidence)
 
 
 def conservation(ctx, result):
-    """The sum of all balances is what it was at the start."""
+    """The sum of all balances is what the parameters opened the accounts with."""
     if not result:
-        return Check(None, "the run ended before its transfers")
-    sums = {}
-    for p in _participants(result):
-        conn = p.connect(ctx)
-        with conn.cursor() as cur:
-            cur.execute("SELECT COALESCE(SUM(balance), 0) FROM accounts")
-            sums[p.name] = int(cur.fetchone()[0])
-        conn.close()
+        return Check(None, NOT_REACHED)
+    participants, _ = _bank(ctx)
+    sums = {p.name: int(_query(ctx, p, "SELECT COALESCE(SUM(balance), 0) FROM accounts")[0][0]) for p in participants}
+    expected = ctx.params["balance"] * ctx.params["accounts"] * len(participants)
     total = sum(sums.values())
-    return Check(total == result["total"], {"expected": result["total"], "found": total, "by_participant": sums})
+    return Check(total == expected, {"expected": expected, "found": total, "by_participant": sums})
 
 
 def nothing_in_doubt(ctx, result):
     """XA RECOVER lists none of this run's branches on any participant."""
     if not result:
-        return Check(None, "the run ended before its transfers")
+        return Check(None, NOT_REACHED)
+    participants, _ = _bank(ctx)
     left = {}
-    for p in _participants(result):
-        conn = p.connect(ctx)
-        with conn.cursor() as cur:
-            cur.execute("XA RECOVER")
-            branches = in_doubt(ctx, p, cur.fetchall())
-        conn.close()
+    for p in participants:
+        branches = in_doubt(ctx.run_id, p.name, _query(ctx, p, "XA RECOVER"))
         if branches:
-            left[p.name] = [f"'{g}','{b}'" for g, b in branches]
+            left[p.name] = [xid(g, b) for g, b in branches]
     return Check(not left, {"in_doubt": left})
 
 
 def durability(ctx, result):
-    """Every transfer the history reports committed is in the data, on every participant."""
+    """Every transfer the clients were told had committed is in the data, on every participant."""
     if not result:
-        return Check(None, "the run ended before its transfers")
-    ledgers = _ledgers(ctx, result)
-    acknowledged = [op["value"] for op in ctx.history.completed("transfer") if op["type"] == "ok"]
-    lost = [
-        {"gtrid": t["gtrid"], "missing_on": [p for p in t["participants"] if t["gtrid"] not in ledgers[p]]}
-        for t in acknowledged
-        if any(t["gtrid"] not in ledgers[p] for p in t["participants"])
-    ]
+        return Check(None, NOT_REACHED)
+    participants, transfers = _bank(ctx)
+    by_gtrid = {t.gtrid: t for t in transfers}
+    committed = ledgers(ctx, participants)
+    acknowledged = [op["value"]["gtrid"] for op in ctx.history.completed("transfer") if op["type"] == "ok"]
+    lost = []
+    for gtrid in acknowledged:
+        if gtrid not in by_gtrid:
+            lost.append({"gtrid": gtrid, "error": "not a transfer the run planned"})
+        elif missing := [p for p in by_gtrid[gtrid].participants if gtrid not in committed[p]]:
+            lost.append({"gtrid": gtrid, "missing_on": missing})
     return Check(not lost, {"acknowledged": len(acknowledged), "lost": lost})

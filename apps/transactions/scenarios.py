@@ -1,4 +1,4 @@
-from apps.runs.registry import Fault, Invariant, Lab, Param, Scenario, register
+from apps.runs.registry import Assets, Fault, Invariant, Lab, Param, Scenario, register
 
 from . import checkers, engine
 from .engine import threepc
@@ -63,7 +63,12 @@ COORDINATOR_CRASH = Fault("crash", ("coordinator",), "crash the coordinator at i
 SHARED_PARTICIPANTS = tuple(f"p{i}" for i in range(1, 7))
 THREE_PC_FAULTS = (
     COORDINATOR_CRASH,
-    Fault("partition", SHARED_PARTICIPANTS, "cut the participant off: messages to and from it are lost"),
+    Fault(
+        "partition",
+        SHARED_PARTICIPANTS,
+        "cut the participant off inside the engine: the lab drops the 3PC messages to and from it "
+        "(its database stays reachable; no network is touched)",
+    ),
     Fault("heal", SHARED_PARTICIPANTS, "end the partition"),
 )
 CLUSTER_NODES = ("db1", "db2", "db3")
@@ -74,6 +79,37 @@ CLUSTER_FAULTS = (
     Fault("partition", CLUSTER_NODES, "cut it off through its proxy"),
     Fault("heal", CLUSTER_NODES, "end the partition"),
 )
+
+# The lab page's compare form: the two coordinator crashes with one seed and one fault schedule.
+COMPARED = ("2pc-coordinator-crash-before-decision", "3pc-coordinator-crash")
+COMPARE_DEFAULTS = {"transfers": 3, "crash_transfer": 1}
+COMPARE_HELP = {
+    "transfers": "how many bank transfers each run makes",
+    "crash_transfer": "the transfer during which both coordinators crash (at most the number of transfers)",
+}
+
+
+def compare_context():
+    """The compare form's fields, with the limits both scenarios accept (from their own params)."""
+    a, b = (LAB.scenarios[name] for name in COMPARED)
+    fields = []
+    for name, default in COMPARE_DEFAULTS.items():
+        pa, pb = ({p.name: p for p in s.params}[name] for s in (a, b))
+        lows = [x for x in (pa.min, pb.min) if x is not None]
+        highs = [x for x in (pa.max, pb.max) if x is not None]
+        fields.append(
+            {
+                "name": name,
+                "label": name.replace("_", " "),
+                "type": pa.type,
+                "default": default,
+                "min": max(lows) if lows else None,
+                "max": min(highs) if highs else None,
+                "help": COMPARE_HELP[name],
+            }
+        )
+    return {"compare": {"a": a.name, "b": b.name, "fields": fields}}
+
 
 LAB = register(
     Lab(
@@ -89,7 +125,9 @@ LAB = register(
             "coordinator reads its log and XA RECOVER and finishes the job. Without the log, "
             "recovery has to guess, and the checker shows money created or destroyed. Three-phase "
             "commit adds a pre-commit round so participants can finish alone on a timeout — no "
-            "blocking — until a partition splits them and one side commits while the other aborts."
+            "blocking — until a partition splits them and one side commits while the other aborts. (That "
+            "partition is simulated: the engine drops the 3PC messages to and from the participant it cuts "
+            "off, while the databases stay reachable.)"
         ),
         scenarios=[
             Scenario(
@@ -174,7 +212,9 @@ LAB = register(
                 name="3pc-partition",
                 title="Three-phase commit under a partition",
                 summary="During pre-commit one participant is cut off after its PreCommit: it times out and "
-                "commits, while the coordinator, missing its ACK, aborts the others. The checker catches it.",
+                "commits, while the coordinator, missing its ACK, aborts the others. The checker catches it. "
+                "The partition is simulated inside the engine, which drops the 3PC messages to and from that "
+                "participant; its MariaDB server and connections are not touched.",
                 engine=engine_with(fault="partition"),
                 params=THREE_PC_PARAMS,
                 invariants=INVARIANTS,
@@ -199,5 +239,8 @@ LAB = register(
                 faults=CLUSTER_FAULTS,
             ),
         ],
+        run_page=Assets(js=("transactions/js/xa.js",)),
+        lab_partials=("transactions/compare_form.html",),
+        lab_context=compare_context,
     )
 )

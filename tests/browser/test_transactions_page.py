@@ -48,10 +48,13 @@ def test_comparing_2pc_and_3pc_runs_both_with_one_seed_side_by_side(live_stack, 
     page = browser_page
     log_in(page, live_stack.url, student_user)
     page.goto(f"{live_stack.url}/labs/transactions/")
+    # The 3PC partition is the engine's own (its messages dropped), and the page says so.
+    expect(page.locator("#scenario-3pc-partition")).to_contain_text("simulated inside the engine")
     form = page.get_by_test_id("compare-form")
-    form.locator("#compare-seed").fill("42")
-    form.locator("#compare-transfers").fill("2")
-    form.locator("#compare-crash-transfer").fill("2")
+    # Fields by the parameter they set, as the form submits them.
+    form.locator("[name=seed]").fill("42")
+    form.locator("[name=transfers]").fill("2")
+    form.locator("[name=crash_transfer]").fill("2")
     form.get_by_test_id("compare-run").click()
     expect(page).to_have_url(re.compile(r"/runs/compare/\?a=\d+&b=\d+$"), timeout=SLOW)
     expect(page.get_by_text("Same seed: yes (42)")).to_be_visible()

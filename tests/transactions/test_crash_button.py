@@ -131,7 +131,10 @@ def test_partitioning_a_pre_committed_participant_from_the_page_splits_the_trans
         "3pc-coordinator-crash", 3, {**CRASH, "kind": "partition", "target": "p1"}, crash_transfer=2
     )
     first = result["transfers"][0]["gtrid"]
-    assert [(e["to"], e["data"]["kind"]) for e in events if e["kind"] == "fault"] == [("p1", "partition")]
+    faults = [e for e in events if e["kind"] == "fault"]
+    assert [(e["to"], e["data"]["kind"]) for e in faults] == [("p1", "partition")]
+    # The command log says where the partition is: in the engine's message layer, not the network.
+    assert faults[0]["data"]["effect"].startswith("simulated in the engine")
     assert checks["atomicity"]["evidence"]["broken"] == [
         {"gtrid": first, "branches": {"p1": "committed", "p2": "rolled back"}}
     ]

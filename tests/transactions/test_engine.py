@@ -158,7 +158,7 @@ def test_replaying_the_branch_states_gives_the_rows_the_servers_hold(name):
     real = {}
 
     def capture(ctx, result):
-        real.update(checkers._ledgers(ctx, result))
+        real.update(checkers.ledgers(ctx))
         return Check(True)
 
     scenario = get_scenario("transactions", name)
@@ -218,3 +218,19 @@ def test_prepares_sent_in_parallel_give_the_same_verdict(name):
     assert len(prepares) == 2 * len(distributed)
     votes = [e["label"] for e in events if e["kind"] == "msg" and e["label"] in ("YES", "NO")]
     assert len(votes) == len(prepares)  # every participant voted, also beside a refusal
+
+
+CMD_FIELDS = {"node", "command", "ok", "result", "ms", "error"}
+
+
+@pytest.mark.parametrize("name", ["2pc-coordinator-crash-before-decision", "3pc-partition"])
+def test_every_command_is_recorded_in_the_one_cmd_shape_answered_or_not(name):
+    ctx, result, checks, events = run(name, **({"agent_timeout_ms": 300} if name.startswith("3pc") else {}))
+    commands = [e for e in events if e["kind"] == "cmd"]
+    assert commands and all(set(e["data"]) == CMD_FIELDS for e in commands)
+    assert all(e["data"]["node"] == e["to"] and e["data"]["command"] == e["label"] for e in commands)
+    if name.startswith("2pc"):
+        # The blocked client's SELECT ... FOR UPDATE gave up behind the in-doubt branch.
+        (failed,) = [e["data"] for e in commands if not e["data"]["ok"]]
+        assert failed["command"].endswith("FOR UPDATE") and failed["error"].startswith("1205: ")
+        assert failed["result"] is None

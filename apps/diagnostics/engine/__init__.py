@@ -1,11 +1,14 @@
 """The diagnostics lab: real round-trips to every shared node, and a stream load generator.
 
-Plain Python: runs against the real servers through `ctx.nodes`; no Django, no Celery.
+Plain Python: runs against the real servers through `ctx.nodes`; no Django, no Celery; of the
+platform it imports only the engine API. Every connect and probe goes through `ctx.cmd`, so each
+is recorded as one `cmd` event, answered or not.
 """
 
 import time
+from collections.abc import Callable
 
-from apps.runs.nodes import timed
+from apps.runs.engine_api import Context, describe_error, timed
 
 ACTOR = "prober"
 
@@ -48,7 +51,21 @@ def _probes(ctx):
     ]
 
 
-def ping(ctx):
+def probe(ctx: Context, node: str, command: str, send: Callable[[], object]) -> tuple[str, float]:
+    """Sends one probe through `ctx.cmd`; returns the reply and the round-trip in ms, timed around
+    the command alone (not its recording), for the latency chart."""
+    took = []
+
+    def measured():
+        reply, ms = timed(send)
+        took.append(ms)
+        return reply
+
+    reply = ctx.cmd(node, command, measured, actor=ACTOR, summary=str)
+    return str(reply), took[0]
+
+
+def ping(ctx: Context) -> dict:
     rounds = ctx.params["rounds"]
     probes = _probes(ctx)
     ctx.emit("node", actor=ACTOR, label="prober up", data={"state": "up", "role": "client"})
@@ -57,22 +74,9 @@ def ping(ctx):
     # Connections are opened before the rounds, so the latency chart shows round-trips only.
     for node, _, connect, _ in probes:
         try:
-            _, ms = timed(connect)
-            ctx.emit(
-                "cmd",
-                actor=ACTOR,
-                to=node,
-                label="connect",
-                data={"command": "connect", "result": "connected", "ms": ms, "ok": True},
-            )
-        except Exception as exc:  # noqa: BLE001 - the rounds will record this node as not answering
-            ctx.emit(
-                "cmd",
-                actor=ACTOR,
-                to=node,
-                label="connect",
-                data={"command": "connect", "error": f"{type(exc).__name__}: {exc}", "ok": False},
-            )
+            ctx.cmd(node, "connect", connect, actor=ACTOR, summary=lambda _: "connected")
+        except Exception:  # noqa: BLE001 - recorded; the rounds will show this node not answering
+            pass
     ctx.step()
     answered = {node: 0 for node, _, _, _ in probes}
     for r in range(1, rounds + 1):
@@ -81,23 +85,12 @@ def ping(ctx):
             op = ctx.history.invoke(ACTOR, "ping", node)
             request = ctx.emit("msg", actor=ACTOR, to=node, label=command, data={"round": r})
             try:
-                reply, ms = timed(send)
+                reply, ms = probe(ctx, node, command, send)
             except Exception as exc:  # noqa: BLE001 - any failure is this node not answering
-                error = f"{type(exc).__name__}: {exc}"
-                ctx.emit(
-                    "cmd", actor=ACTOR, to=node, label=command, data={"command": command, "error": error, "ok": False}
-                )
                 ctx.emit("state", actor=node, label=f"{node} did not answer", data={"state": "unreachable"})
-                ctx.history.fail(op, node, error=error)
+                ctx.history.fail(op, node, error=describe_error(exc))
             else:
-                ctx.emit("msg", actor=node, to=ACTOR, label=str(reply), data={"reply_to": request["seq"], "ms": ms})
-                ctx.emit(
-                    "cmd",
-                    actor=ACTOR,
-                    to=node,
-                    label=command,
-                    data={"command": command, "result": str(reply), "ms": ms, "ok": True},
-                )
+                ctx.emit("msg", actor=node, to=ACTOR, label=reply, data={"reply_to": request["seq"], "ms": ms})
                 ctx.emit(
                     "metric",
                     actor=ACTOR,
@@ -113,7 +106,7 @@ def ping(ctx):
     return {"rounds": rounds, "answered": answered}
 
 
-def stream_load(ctx):
+def stream_load(ctx: Context) -> dict:
     """Emits `events` events as fast as it can (or at `rate` per second), each stamped with the
     wall-clock time it was emitted, so a viewer can measure emit-to-receive latency."""
     total, rate = ctx.params["events"], ctx.params["rate"]

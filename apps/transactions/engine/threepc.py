@@ -3,7 +3,9 @@ that decide on their own when the coordinator goes quiet: abort while waiting fo
 while waiting for DoCommit. No blocking after a coordinator crash; but a partition during
 pre-commit can leave one side committed and the other aborted.
 
-Messages travel through `Network`, which drops those to or from a partitioned participant.
+The coordinator and the participant agents talk through `Network`, a message layer inside the
+engine; a "partition" is simulated there: it drops the messages to and from the cut-off
+participant, while its MariaDB server and connections stay up (no proxy or network is involved).
 """
 
 import queue
@@ -11,11 +13,19 @@ import threading
 
 import pymysql
 
-from . import COORDINATOR, begin, client_locks_account, sql, summary, xid
-from . import participants_of as _participants
+from apps.runs.engine_api import Context
+
+from .bank import COORDINATOR, begin, client_locks_account, participants_of, summary
+from .xa import sql, xid
+
+# Said on the fault event, so the command log tells it apart from a real (proxy) partition.
+SIMULATED = {"effect": "simulated in the engine: the 3PC messages to and from it are dropped"}
 
 
 class Network:
+    """The 3PC messages between the coordinator and the agents: one inbox each, and the set of
+    participants cut off by a simulated partition."""
+
     def __init__(self, ctx):
         self.ctx = ctx
         self.inboxes = {}
@@ -35,7 +45,9 @@ class Network:
 
     def partition(self, node):
         self.cut.add(node)
-        self.ctx.emit("fault", actor="instructor", to=node, label=f"partition {node}", data={"kind": "partition"})
+        self.ctx.emit(
+            "fault", actor="instructor", to=node, label=f"partition {node}", data={"kind": "partition", **SIMULATED}
+        )
 
     def heal(self, node):
         self.cut.discard(node)
@@ -51,6 +63,7 @@ class Network:
         def partition(target, **options):
             check(target)
             self.cut.add(target)
+            return SIMULATED
 
         def heal(target, **options):
             check(target)
@@ -191,8 +204,8 @@ def replies(ctx, coordinator_inbox, expected, names, timeout_s):
     return got
 
 
-def three_phase_commit(ctx):
-    participants = _participants(ctx)
+def three_phase_commit(ctx: Context) -> dict:
+    participants = participants_of(ctx)
     transfers = begin(ctx, participants, None)
     net = Network(ctx)
     coordinator_inbox = net.inboxes[COORDINATOR] = queue.Queue()
