@@ -36,9 +36,17 @@ export class CommandLog {
     }
     this.emptyRow.hidden = rows.length > 0;
     if (this.counter) {
+      // Counts what the rows are, so a log of only faults or log lines does not read "0 commands".
       const cmds = rows.filter((r) => r.kind === "cmd");
       const errors = cmds.filter((r) => !r.ok).length;
-      this.counter.textContent = `${cmds.length} command${cmds.length === 1 ? "" : "s"}${errors ? `, ${errors} failed` : ""}`;
+      const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+      const parts = [];
+      if (cmds.length) parts.push(plural(cmds.length, "command") + (errors ? ` (${errors} failed)` : ""));
+      const faults = rows.filter((r) => r.kind === "fault").length;
+      if (faults) parts.push(plural(faults, "fault"));
+      const logs = rows.filter((r) => r.kind === "log").length;
+      if (logs) parts.push(plural(logs, "log line"));
+      this.counter.textContent = parts.join(", ");
     }
     if (stick) this.scroller.scrollTop = this.scroller.scrollHeight;
   }

@@ -7,6 +7,9 @@
 // Node states the diagram knows how to colour; any other state is shown as text on a neutral node.
 export const NODE_STATES = ["up", "down", "paused", "unreachable"];
 
+// How far a metric's x may be from its event's time and still be read as the run's clock (ms).
+const TIME_SLACK_MS = 250;
+
 // Slices of the state that a lab's own panels fold (see panels.js): [{name, init, apply}].
 const extensions = [];
 
@@ -25,11 +28,19 @@ export function emptyState() {
     nodes: {}, // name -> {name, role, state, note, fault}
     nodeOrder: [], // names, in order of appearance
     links: [], // ["a", "b"] pairs that exchanged messages, a < b
-    lastMsg: null, // the latest message, for the diagram when nothing moves
-    timeline: [], // rows of the space-time diagram: {type: "msg" | "phase" | "fault", seq, t, ...}
+    lastMsg: null, // the latest message (or command drawn as one), for the diagram when nothing moves
+    // Rows of the space-time diagram: {type: "msg" | "phase" | "fault", seq, t, ...}. A command is
+    // drawn as a request and its reply (cmdRows) unless the engine sends `msg` events from the same
+    // actor to the same node, which tell that exchange in the protocol's own words; the commands of
+    // a pair drawn before its first message are taken out then (timelineCut counts such cuts).
+    timeline: [],
+    timelineCut: 0,
+    msgPairs: {}, // "actor\u0000node" -> true for each pair that sent a msg
     messages: {}, // seq -> timeline row of each msg, to join replies to their requests
     commands: [], // rows of the command log: {kind: "cmd" | "fault" | "log", seq, t, actor, to, ...}
-    metrics: {}, // name -> {series: {name -> {x: [], y: []}}, seriesOrder: []}
+    // name -> {series: {name -> {x: [], y: []}}, seriesOrder: [], timeLike, xLabel, yLabel}; a sample's
+    // optional data.x_label / data.y_label name its axes ("round", "latency (ms)").
+    metrics: {},
     metricOrder: [],
     counters: {}, // name -> {count, last} for samples without x/y (a load generator's ticks)
     checks: {}, // invariant name -> {name, held, evidence, description}
@@ -44,7 +55,9 @@ function ensureNode(state, name, role) {
   if (!name) return null;
   let node = state.nodes[name];
   if (!node) {
-    node = { name, role: role || null, state: "unknown", note: "", fault: null, seen: state.k };
+    // cmdIn/cmdOut/msgIn/msgOut count the requests a node received and sent, so the diagram can
+    // place a node that declares no role by what it does (a command's target is a server).
+    node = { name, role: role || null, state: "unknown", note: "", fault: null, seen: state.k, cmdIn: 0, cmdOut: 0, msgIn: 0, msgOut: 0 };
     state.nodes[name] = node;
     state.nodeOrder.push(name);
     state.rev.nodes++;
@@ -74,7 +87,9 @@ const appliers = {
   },
 
   state(state, e) {
-    const node = ensureNode(state, e.actor, e.data.role);
+    // A client's or a worker's snapshot says what it is when it declares no role.
+    const hinted = ["client", "worker"].includes(e.data.type) ? e.data.type : null;
+    const node = ensureNode(state, e.actor, e.data.role || hinted);
     if (!node) return;
     if (e.data.state) node.state = e.data.state;
     // A node seen answering again is past the fault that was marked on it.
@@ -84,9 +99,22 @@ const appliers = {
   },
 
   msg(state, e) {
-    ensureNode(state, e.actor);
-    ensureNode(state, e.to);
+    const from = ensureNode(state, e.actor);
+    const to = ensureNode(state, e.to);
     addLink(state, e.actor, e.to);
+    if (e.data.reply_to == null && from && to && from !== to) {
+      from.msgOut++;
+      to.msgIn++;
+    }
+    const key = pairKey(e.actor, e.to);
+    if (!state.msgPairs[key]) {
+      state.msgPairs[key] = true;
+      const kept = state.timeline.filter((row) => row.pair !== key);
+      if (kept.length !== state.timeline.length) {
+        state.timeline = kept;
+        state.timelineCut++;
+      }
+    }
     const row = {
       type: "msg",
       seq: e.seq,
@@ -122,6 +150,21 @@ const appliers = {
       ok: d.error == null && d.ok !== false,
     });
     state.rev.commands++;
+    const node = d.node || e.to;
+    const from = ensureNode(state, e.actor);
+    const to = ensureNode(state, node);
+    if (from && to && from !== to) {
+      from.cmdOut++;
+      to.cmdIn++;
+      addLink(state, e.actor, node);
+    }
+    if (!state.msgPairs[pairKey(e.actor, node)]) {
+      const rows = cmdRows(e, node);
+      state.timeline.push(...rows);
+      state.lastMsg = rows.at(-1);
+      state.rev.timeline++;
+      state.rev.nodes++;
+    }
   },
 
   fault(state, e) {
@@ -150,7 +193,8 @@ const appliers = {
 
   phase(state, e) {
     state.phase = e.label || e.data.phase || null;
-    state.timeline.push({ type: "phase", seq: e.seq, t: e.t, label: e.label || e.data.phase || "" });
+    const row = { type: "phase", seq: e.seq, t: e.t, label: e.label || e.data.phase || "" };
+    state.timeline.push(row);
     state.rev.timeline++;
     state.rev.nodes++;
   },
@@ -179,6 +223,12 @@ const appliers = {
     }
     series.x.push(d.x);
     series.y.push(d.y);
+    // An x that is the run's own clock is time, shown as such; any other x is the engine's count.
+    // (A small whole number near the start is a count, not the clock.)
+    const onClock = Math.abs(d.x - e.t) <= TIME_SLACK_MS && (d.x >= 50 || !Number.isInteger(d.x));
+    metric.timeLike = (metric.timeLike ?? true) && onClock;
+    if (d.x_label) metric.xLabel = String(d.x_label);
+    if (d.y_label) metric.yLabel = String(d.y_label);
     state.rev.metrics++;
   },
 
@@ -216,6 +266,31 @@ const appliers = {
     state.rev.checks++;
   },
 };
+
+/**
+ * A command as the space-time diagram draws a message: the request from the actor to the node and
+ * the reply (its result or error) at the time the command returned, `ms` later.
+ */
+function cmdRows(e, node) {
+  const d = e.data;
+  const command = d.command ?? e.label ?? "";
+  const pair = pairKey(e.actor, node);
+  if (!node || node === e.actor) {
+    return [{ type: "msg", seq: e.seq, t: e.t, from: e.actor, to: e.actor, label: command, replyTo: null, replySeq: null, cmd: true, pair }];
+  }
+  const failed = d.error != null || d.ok === false;
+  const reply = failed ? `error: ${d.error ?? "failed"}` : d.result == null ? "nil" : typeof d.result === "string" ? d.result : JSON.stringify(d.result);
+  const replySeq = `${e.seq}r`;
+  const started = d.ms != null ? e.t - d.ms : e.t;
+  return [
+    { type: "msg", seq: e.seq, t: started, from: e.actor, to: node, label: command, replyTo: null, replySeq, cmd: true, pair },
+    { type: "msg", seq: replySeq, t: e.t, from: node, to: e.actor, label: reply, replyTo: e.seq, replySeq: null, cmd: true, failed, pair },
+  ];
+}
+
+function pairKey(from, to) {
+  return `${from}\u0000${to || from}`;
+}
 
 /** Folds one event into `state` (mutating it) and returns it. */
 export function apply(state, event) {

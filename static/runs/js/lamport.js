@@ -1,6 +1,9 @@
 // The space-time (Lamport) diagram: one lifeline per actor, logical time downward, one row per
 // message, phase or fault. A request and its reply (data.reply_to) meet on the server's lifeline
-// halfway between them, so each round trip reads as one "<" shape.
+// halfway between them, so each round trip reads as one "<" shape. Real commands that no `msg`
+// event tells (a locks run sends none) are drawn too: each a request to its node and the reply with
+// its result (see fold.js). The lanes fit the panel's width while they can stay readable; past that
+// the diagram scrolls sideways, its header with it.
 
 import { formatT, truncate } from "./fold.js";
 import { actorColumns, svg } from "./svg.js";
@@ -9,7 +12,7 @@ const GUTTER = 70;
 const ROW_H = 30;
 const TOP = 8;
 const HEAD_H = 40;
-const MIN_COL = 120;
+const MIN_COL = 76;
 const MAX_COL = 230;
 
 export class LamportDiagram {
@@ -51,7 +54,8 @@ export class LamportDiagram {
   layout(state) {
     this.actors = actorColumns(state);
     const n = Math.max(1, this.actors.length);
-    const available = (this.scroller.clientWidth || 700) - GUTTER - 24;
+    // The width a vertical scrollbar would take is kept free, so the last lane is never under it.
+    const available = (this.scroller.clientWidth || 700) - GUTTER - 32;
     this.colW = Math.max(MIN_COL, Math.min(MAX_COL, available / n));
     this.width = GUTTER + n * this.colW + 16;
     this.x = {};
@@ -66,8 +70,11 @@ export class LamportDiagram {
     this.lines = {};
     for (const name of this.actors) {
       const role = state.nodes[name]?.role;
-      this.head.append(svg("text", { x: this.x[name], y: 17, "text-anchor": "middle", class: "lamport__actor" }, truncate(name, 22)));
-      this.head.append(svg("text", { x: this.x[name], y: 32, "text-anchor": "middle", class: "lamport__role" }, role || ""));
+      const chars = Math.max(6, Math.floor(this.colW / 8));
+      const head = svg("text", { x: this.x[name], y: 17, "text-anchor": "middle", class: "lamport__actor" }, truncate(name, chars));
+      head.append(svg("title", {}, name));
+      this.head.append(head);
+      this.head.append(svg("text", { x: this.x[name], y: 32, "text-anchor": "middle", class: "lamport__role" }, truncate(role || "", chars + 2)));
       const line = svg("line", { x1: this.x[name], x2: this.x[name], y1: 0, y2: 10, class: "lifeline" });
       this.lines[name] = line;
       this.lifelines.append(line);
@@ -82,7 +89,9 @@ export class LamportDiagram {
     const n = this.rendered.length;
     const diverged = rows.length < n || (n > 0 && rows[n - 1].seq !== this.rendered[n - 1].seq);
     const stick = rebuild || this.scroller.scrollTop + this.scroller.clientHeight >= this.scroller.scrollHeight - 40;
-    if (rebuild || diverged || actorsKey !== this.actorsKey) {
+    const cut = state.timelineCut !== this.cut;
+    this.cut = state.timelineCut;
+    if (rebuild || diverged || cut || actorsKey !== this.actorsKey) {
       this.reset();
       this.actorsKey = actorsKey;
       this.layout(state);
@@ -94,6 +103,9 @@ export class LamportDiagram {
     this.body.setAttribute("viewBox", `0 0 ${this.width} ${height}`);
     for (const line of Object.values(this.lines)) line.setAttribute("y2", height);
     if (stick) this.scroller.scrollTop = this.scroller.scrollHeight;
+    // A finished run that sent no message and no command has no diagram: the panel steps aside.
+    const section = this.scroller.closest("section");
+    if (section) section.hidden = state.end != null && rows.length === 0;
   }
 
   drawRow(row, index) {
@@ -110,7 +122,7 @@ export class LamportDiagram {
         this.drawArrow(request, this.y(request.index), meet);
         y1 = meet;
       }
-      entry.arrow = svg("g", { class: `arrow${row.replyTo != null ? " is-reply" : ""}` });
+      entry.arrow = svg("g", { class: `arrow${row.replyTo != null ? " is-reply" : ""}${row.failed ? " is-error" : ""}` });
       group.append(entry.arrow);
       this.drawArrow(entry, y1, row.replyTo != null ? y : y + ROW_H / 2);
     } else if (row.type === "phase") {
@@ -122,8 +134,9 @@ export class LamportDiagram {
       const x1 = x != null ? x - 46 : GUTTER;
       const x2 = x != null ? x + 46 : this.width - 8;
       group.append(svg("rect", { x: x1, y: y - 5, width: x2 - x1, height: 10, rx: 3, class: "fault__bar" }));
-      const label = svg("text", { x: x2 + 6, y: y + 4, class: "fault__label halo" }, truncate(`⚡ ${row.label}`, 40));
-      if (x2 + 160 > this.width) {
+      const text = truncate(`⚡ ${row.label}`, 40);
+      const label = svg("text", { x: x2 + 6, y: y + 4, class: "fault__label halo" }, text);
+      if (x2 + 6 + text.length * 7.5 > this.width) {
         label.setAttribute("x", x1 - 6);
         label.setAttribute("text-anchor", "end");
       }
@@ -145,7 +158,10 @@ export class LamportDiagram {
     if (xa === xb) {
       // A message to itself: a small loop on its lifeline.
       entry.arrow.append(svg("path", { d: `M ${xa} ${y1} c 40 0, 40 ${ROW_H / 2}, 0 ${ROW_H / 2}`, class: "arrow__line", "marker-end": "url(#lamport-arrow)" }));
-      entry.arrow.append(svg("text", { x: xa + 44, y: y1 + 10, class: "arrow__label halo" }, truncate(row.label, 28)));
+      // Its label goes on the side with room: the last lane's loop is labelled to its left.
+      const right = xa + 44 + 28 * 7 <= this.width;
+      entry.arrow.append(svg("text", { x: right ? xa + 44 : xa - 8, y: y1 + 10, "text-anchor": right ? "start" : "end", class: "arrow__label halo" },
+        truncate(row.label, 28)));
       return;
     }
     const dir = Math.sign(xb - xa);
@@ -153,9 +169,10 @@ export class LamportDiagram {
     entry.arrow.append(svg("line", {
       x1: xa, y1, x2: xb - dir * 1.5, y2, class: "arrow__line", "marker-end": `url(#${reply ? "lamport-arrow-reply" : "lamport-arrow"})`,
     }));
-    // Requests are labelled above their line, replies below theirs, so a round trip's labels never collide.
+    // Requests are labelled above their line's start, replies below theirs, so a round trip's
+    // labels never collide and a sloping line does not run through its own label.
     const mx = (xa + xb) / 2;
-    const my = (y1 + y2) / 2 + (reply ? 13 : -5);
+    const my = reply ? (y1 + y2) / 2 + 13 : Math.min(y1, y2) - 3;
     const width = Math.abs(xb - xa);
     entry.arrow.append(svg("text", { x: mx, y: my, "text-anchor": "middle", class: "arrow__label halo" },
       truncate(row.label, Math.max(10, Math.floor(width / 7)))));

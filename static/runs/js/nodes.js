@@ -1,14 +1,40 @@
-// The node diagram: one box per actor (clients left, servers right), coloured by its state, a line
-// between every pair that exchanged messages, and a dot that carries each message across.
+// The node diagram: one box per actor in columns by role (clients left, coordinators in the middle,
+// servers right), coloured by its state, a line between every pair that exchanged messages or
+// commands, and a dot that carries each message across. A line that would cross another node's box
+// bends around it, so no box hides a line or its label.
 
 import { NODE_STATES, truncate } from "./fold.js";
-import { boxEdge, easeInOut, roleColumn, svg } from "./svg.js";
+import { actorColumns, boxEdge, easeInOut, roleColumn, svg } from "./svg.js";
 
 const WIDTH = 760;
 const BOX_W = 206;
-const BOX_H = 64;
-const ROW_H = 92;
+const BOX_H = 78;
+const ROW_H = 100;
 const MARGIN_Y = 28;
+const NOTE_CHARS = 27; // what fits on one line of a box in the note's monospace font
+const CLEARANCE = 8; // how far a line keeps from a box it passes
+
+/** Splits `text` into at most two lines of `n` characters, at spaces where it can. */
+export function twoLines(text, n = NOTE_CHARS) {
+  const s = String(text ?? "");
+  if (s.length <= n) return [s];
+  let cut = s.lastIndexOf(" ", n);
+  if (cut < n / 2) cut = n;
+  const first = s.slice(0, cut);
+  return [first, truncate(s.slice(cut).trimStart(), n)];
+}
+
+/** A quadratic curve from (x1, y1) to (x2, y2) through control point (cx, cy). */
+function curve(x1, y1, cx, cy, x2, y2) {
+  return {
+    x1, y1, cx, cy, x2, y2,
+    at(t) {
+      const u = 1 - t;
+      return [u * u * x1 + 2 * u * t * cx + t * t * x2, u * u * y1 + 2 * u * t * cy + t * t * y2];
+    },
+    d: `M ${x1} ${y1} Q ${cx} ${cy} ${x2} ${y2}`,
+  };
+}
 
 export class NodeDiagram {
   constructor(root, caption) {
@@ -33,9 +59,43 @@ export class NodeDiagram {
     root.append(defs, this.links, this.nodes, this.dots, this.empty);
   }
 
+  /** The path of a line from node a to node b: straight, or bent around the boxes in its way. */
+  route(a, b) {
+    const pa = this.positions[a];
+    const pb = this.positions[b];
+    const [x1, y1] = boxEdge(pa.x, pa.y, BOX_W / 2, BOX_H / 2, pb.x, pb.y);
+    const [x2, y2] = boxEdge(pb.x, pb.y, BOX_W / 2, BOX_H / 2, pa.x, pa.y);
+    const others = Object.entries(this.positions).filter(([name]) => name !== a && name !== b).map(([, p]) => p);
+    const blocked = (path) => {
+      for (let i = 1; i < 24; i++) {
+        const [x, y] = path.at(i / 24);
+        if (x < 0 || x > WIDTH || y < 0 || y > this.height) return true;
+        if (others.some((p) => Math.abs(x - p.x) < BOX_W / 2 + CLEARANCE && Math.abs(y - p.y) < BOX_H / 2 + CLEARANCE)) return true;
+      }
+      return false;
+    };
+    const mx = (x1 + x2) / 2;
+    const my = (y1 + y2) / 2;
+    const straight = curve(x1, y1, mx, my, x2, y2);
+    if (!blocked(straight)) return straight;
+    // Bend it sideways, a little more each try, and take the first curve that clears every box.
+    const len = Math.hypot(x2 - x1, y2 - y1) || 1;
+    const [nx, ny] = [-(y2 - y1) / len, (x2 - x1) / len];
+    for (const k of [80, -80, 160, -160, 240, -240, 320, -320, 420, -420]) {
+      // Leaving from the side of the box it bends toward keeps the curve off its own box too.
+      const cx = mx + nx * k;
+      const cy = my + ny * k;
+      const [sx, sy] = boxEdge(pa.x, pa.y, BOX_W / 2, BOX_H / 2, cx, cy);
+      const [ex, ey] = boxEdge(pb.x, pb.y, BOX_W / 2, BOX_H / 2, cx, cy);
+      const bent = curve(sx, sy, cx, cy, ex, ey);
+      if (!blocked(bent)) return bent;
+    }
+    return straight;
+  }
+
   layout(state) {
     const columns = [[], [], []];
-    for (const name of state.nodeOrder) columns[roleColumn(state, name)].push(name);
+    for (const name of actorColumns(state)) columns[roleColumn(state, name)].push(name);
     const used = columns.filter((c) => c.length);
     const xs = { 1: [0.5], 2: [0.17, 0.83], 3: [0.14, 0.5, 0.86] }[used.length] || [];
     const rows = Math.max(1, ...used.map((c) => c.length));
@@ -52,12 +112,17 @@ export class NodeDiagram {
 
   sync(state, { rebuild = false } = {}) {
     this.renderCaption(state);
-    if (!rebuild && state.rev.nodes === this.rev) return;
+    if (!rebuild && state.rev.nodes === this.rev && this.ended === (state.end != null)) return;
     this.rev = state.rev.nodes;
+    this.ended = state.end != null;
     const { positions, height } = this.layout(state);
     this.positions = positions;
+    this.height = height;
     this.root.setAttribute("viewBox", `0 0 ${WIDTH} ${height}`);
     this.empty.style.display = state.nodeOrder.length ? "none" : "";
+    // A finished run with no node to draw steps the panel aside rather than leave it blank.
+    const section = this.root.closest("section");
+    if (section) section.hidden = state.end != null && state.nodeOrder.length === 0;
     this.renderLinks(state);
     this.renderNodes(state);
   }
@@ -72,29 +137,37 @@ export class NodeDiagram {
 
   renderLinks(state) {
     this.links.replaceChildren();
+    this.routes = {};
     for (const [a, b] of state.links) {
-      const pa = this.positions[a];
-      const pb = this.positions[b];
-      if (!pa || !pb) continue;
-      const [x1, y1] = boxEdge(pa.x, pa.y, BOX_W / 2, BOX_H / 2, pb.x, pb.y);
-      const [x2, y2] = boxEdge(pb.x, pb.y, BOX_W / 2, BOX_H / 2, pa.x, pa.y);
-      this.links.append(svg("line", { x1, y1, x2, y2, class: "link" }));
+      if (!this.positions[a] || !this.positions[b]) continue;
+      const path = this.route(a, b);
+      this.routes[`${a}\u0000${b}`] = path;
+      this.links.append(svg("path", { d: path.d, class: "link", "data-link": `${a} ${b}` }));
     }
-    // The latest message stays drawn on its link, so a paused or stepped run shows what just happened.
+    // The latest message (or command drawn as one) stays drawn on its link, so a paused or stepped
+    // run shows what just happened.
     const msg = state.lastMsg;
-    const from = msg && this.positions[msg.from];
-    const to = msg && this.positions[msg.to];
-    if (from && to) {
-      const [x1, y1] = boxEdge(from.x, from.y, BOX_W / 2, BOX_H / 2, to.x, to.y);
-      const [x2, y2] = boxEdge(to.x, to.y, BOX_W / 2, BOX_H / 2, from.x, from.y);
+    const path = msg && this.path(msg.from, msg.to);
+    if (path) {
       const group = svg("g", { class: `last-msg${msg.replyTo != null ? " is-reply" : ""}` });
-      group.append(svg("line", { x1, y1, x2, y2, class: "last-msg__line", "marker-end": `url(#nodes-arrow${msg.replyTo != null ? "-reply" : ""})` }));
-      const label = svg("text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 8, "text-anchor": "middle", class: "last-msg__label halo" },
+      group.append(svg("path", { d: path.d, class: "last-msg__line", "marker-end": `url(#nodes-arrow${msg.replyTo != null ? "-reply" : ""})` }));
+      const [lx, ly] = path.at(0.5);
+      const label = svg("text", { x: lx, y: ly - 8, "text-anchor": "middle", class: "last-msg__label halo" },
         truncate(msg.label, 36));
       label.append(svg("title", {}, `#${msg.seq} ${msg.from} → ${msg.to}: ${msg.label}`));
       group.append(label);
       this.links.append(group);
     }
+  }
+
+  /** The drawn path from `from` to `to` (links are stored one way; the other way is reversed). */
+  path(from, to) {
+    if (!this.positions[from] || !this.positions[to] || from === to) return null;
+    const forward = this.routes?.[`${from}\u0000${to}`];
+    if (forward) return forward;
+    const back = this.routes?.[`${to}\u0000${from}`];
+    if (back) return curve(back.x2, back.y2, back.cx, back.cy, back.x1, back.y1);
+    return this.route(from, to);
   }
 
   renderNodes(state) {
@@ -111,9 +184,14 @@ export class NodeDiagram {
       g.append(svg("rect", { width: BOX_W, height: BOX_H, rx: 10, class: "node__box" }));
       g.append(svg("text", { x: 12, y: 21, class: "node__name" }, truncate(name, 20)));
       g.append(svg("circle", { cx: BOX_W - 16, cy: 16, r: 6, class: "node__lamp" }));
-      g.append(svg("text", { x: 12, y: 39, class: "node__state" }, truncate(node.state + (node.role ? ` · ${node.role}` : ""), 26)));
+      // A node that reported no state or role yet is described by where it stands.
+      const role = node.role || ["client", "", "server"][roleColumn(state, name)];
+      const described = [node.state === "unknown" ? "" : node.state, role].filter(Boolean).join(" · ");
+      g.append(svg("text", { x: 12, y: 39, class: "node__state" }, truncate(described, 30)));
       const note = node.fault ? `fault: ${node.fault}` : node.note;
-      g.append(svg("text", { x: 12, y: 55, class: `node__note${node.fault ? " is-fault" : ""}` }, truncate(note, 26)));
+      twoLines(note).forEach((line, i) => {
+        g.append(svg("text", { x: 12, y: 55 + i * 14, class: `node__note${node.fault ? " is-fault" : ""}` }, line));
+      });
       g.append(svg("title", {}, `${name}: ${node.state}${node.note ? ` — ${node.note}` : ""}`));
       this.nodes.append(g);
     }
@@ -122,11 +200,9 @@ export class NodeDiagram {
   /** Carries `msg` (a timeline row) from its sender to its receiver over `duration` ms. */
   animate(msg, duration) {
     this.stopAnimations();
-    const from = this.positions[msg.from];
-    const to = this.positions[msg.to];
-    if (!from || !to || duration < 60) return;
-    const [x1, y1] = boxEdge(from.x, from.y, BOX_W / 2, BOX_H / 2, to.x, to.y);
-    const [x2, y2] = boxEdge(to.x, to.y, BOX_W / 2, BOX_H / 2, from.x, from.y);
+    const path = this.path(msg.from, msg.to);
+    if (!path || duration < 60) return;
+    const { x1, y1 } = path;
     const group = svg("g", { class: `dot${msg.replyTo != null ? " is-reply" : ""}` });
     const dot = svg("circle", { r: 8, cx: x1, cy: y1, class: "dot__ball" });
     const label = svg("text", { x: x1, y: y1 - 14, "text-anchor": "middle", class: "dot__label halo" }, truncate(msg.label, 36));
@@ -136,9 +212,7 @@ export class NodeDiagram {
     const started = performance.now();
     const frame = (now) => {
       const p = Math.min(1, (now - started) / duration);
-      const e = easeInOut(p);
-      const x = x1 + (x2 - x1) * e;
-      const y = y1 + (y2 - y1) * e;
+      const [x, y] = path.at(easeInOut(p));
       dot.setAttribute("cx", x);
       dot.setAttribute("cy", y);
       label.setAttribute("x", x);

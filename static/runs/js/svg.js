@@ -38,18 +38,36 @@ export function easeInOut(p) {
   return p < 0.5 ? 2 * p * p : 1 - (-2 * p + 2) ** 2 / 2;
 }
 
-/** Orders actors for both diagrams: clients first, then actors of unknown role, then servers. */
-export function actorColumns(state) {
-  const rank = (name) => {
-    const role = state.nodes[name]?.role;
-    if (role === "client") return 0;
-    if (role === "server") return 2;
-    return 1;
-  };
-  return [...state.nodeOrder].sort((a, b) => rank(a) - rank(b) || state.nodeOrder.indexOf(a) - state.nodeOrder.indexOf(b));
+// Roles that engines declare, by the side of the diagrams they belong on.
+const SENDERS = ["client", "worker", "prober", "generator"];
+const MIDDLE = ["coordinator", "leader", "master", "primary", "proxy"];
+const SERVERS = ["server", "participant", "replica", "storage", "database", "node"];
+
+/**
+ * Where an actor stands in both diagrams: 0 (left) for clients, 1 for coordinators, 2 (right) for
+ * servers. An actor that declares no role is placed by what it does: the target of a real command
+ * is a server, an actor that only sends commands or requests is a client.
+ */
+export function roleColumn(state, name) {
+  const node = state.nodes[name];
+  const role = node?.role;
+  if (SENDERS.includes(role)) return 0;
+  if (MIDDLE.includes(role)) return 1;
+  if (SERVERS.includes(role)) return 2;
+  if (!node) return 1;
+  if (node.cmdIn > 0) return 2;
+  if (node.cmdOut > 0) return 0;
+  if (node.msgIn > 0 && node.msgOut === 0) return 2;
+  if (node.msgOut > 0 && node.msgIn === 0) return 0;
+  return 1;
 }
 
-export function roleColumn(state, name) {
-  const role = state.nodes[name]?.role;
-  return role === "client" ? 0 : role === "server" ? 2 : 1;
+const byName = new Intl.Collator("en", { numeric: true });
+
+/**
+ * Orders actors for both diagrams: clients first, then coordinators and the unplaced, then servers;
+ * by name within each (c2 before c10), so the layout does not depend on who happened to start first.
+ */
+export function actorColumns(state) {
+  return [...state.nodeOrder].sort((a, b) => roleColumn(state, a) - roleColumn(state, b) || byName.compare(a, b));
 }
