@@ -1,4 +1,4 @@
-"""Sizes as people read them, the one formatter of the lab (static/mapreduce/js/bytes.js is its
+"""Sizes as people read them, the one formatter of the lab (apps/mapreduce/static/mapreduce/js/bytes.js is its
 twin): binary units named as such, since the limits are powers of two (20 MiB, not 21 MB)."""
 
 UNITS = ("B", "KiB", "MiB", "GiB", "TiB")

@@ -83,7 +83,7 @@ export function axisFor(values, { title, fromZero = false } = {}) {
   if (whole) {
     axis.tickmode = "linear";
     axis.tick0 = 0;
-    axis.dtick = niceStep((hi - lo) / 6);
+    axis.dtick = Math.max(1, niceStep((hi - lo) / 6)); // whole numbers: no step below one
     axis.tickformat = ",d";
     axis.hoverformat = ",d";
   } else {
