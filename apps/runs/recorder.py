@@ -7,7 +7,11 @@ One writer thread per run does all the writing, so events reach every sink in `s
 writer takes whatever has accumulated since its last write (group commit), and starts a batch at
 most every `min_interval` seconds: a lone event after a quiet spell goes out at once, while a steady
 stream is grouped into batches, so per-batch costs (a database round trip, a channel-layer publish,
-a websocket frame per viewer) stay small next to the events themselves.
+a websocket frame per viewer) stay small next to the events themselves. While the stream never lets
+the writer rest, the interval doubles up to `max_interval` (fewer, larger batches: a busy run's
+viewers still see its steps within tens of milliseconds); the first quiet moment brings it back,
+and `flush()` or `close()` has the waiting events written at once. Each batch is encoded as
+JSON at most once (`Batch.json`), however many sinks need it.
 """
 
 import json
@@ -17,6 +21,21 @@ import time
 from collections import deque
 
 KINDS = ("node", "msg", "cmd", "state", "phase", "fault", "metric", "op", "check", "log", "end")
+
+# One encoder for every batch: json.dumps with options builds a new encoder at each call.
+encode_json = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+class Batch(list):
+    """Events written together, in seq order. Their JSON text (a list of event objects) is made
+    on first use and shared: the database row data and the channel frame are cut from one encoding."""
+
+    _json: str | None = None
+
+    def json(self) -> str:
+        if self._json is None:
+            self._json = encode_json(self)
+        return self._json
 
 
 class RecorderError(RuntimeError):
@@ -45,7 +64,7 @@ class ConsoleSink:
         lines = []
         for e in events:
             if self.as_json:
-                lines.append(json.dumps(e, separators=(",", ":"), default=str))
+                lines.append(encode_json(e))
             else:
                 arrow = f" -> {e['to']}" if e.get("to") else ""
                 lines.append(f"{e['seq']:>6} {e['t']:>9.1f}ms {e['kind']:<6} {e['actor']}{arrow}  {e['label']}")
@@ -66,6 +85,7 @@ class Recorder:
         max_batch=1000,
         max_pending=20_000,
         min_interval=0.01,
+        max_interval=0.05,
         clock=None,
         on_writer_exit=None,
     ):
@@ -75,12 +95,14 @@ class Recorder:
         self.max_batch = max_batch
         self.max_pending = max_pending
         self.min_interval = min_interval
+        self.max_interval = max(min_interval, max_interval)
         self._t0 = time.monotonic()
         self._clock = clock or (lambda: (time.monotonic() - self._t0) * 1000.0)
         self._pending = deque()
         self._cond = threading.Condition()
         self._written = start_seq
         self._closing = False
+        self._hurry = False  # someone waits in flush(): write what is pending without waiting
         self._error = None
         self._on_writer_exit = on_writer_exit
         self._writer = threading.Thread(target=self._write_loop, name=f"recorder-{run_id}", daemon=True)
@@ -117,6 +139,9 @@ class Recorder:
         with self._cond:
             target = self.seq
             while self._written < target and not self._error:
+                if not self._hurry:  # once: two flushers must not keep waking each other
+                    self._hurry = True
+                    self._cond.notify_all()
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -143,17 +168,24 @@ class Recorder:
                 self._on_writer_exit()
 
     def _write_all(self):
-        began = -self.min_interval
+        began, interval = -self.min_interval, self.min_interval
         while True:
             with self._cond:
+                rested = not self._pending
                 while not self._pending and not self._closing:
                     self._cond.wait()
                 if not self._pending and self._closing:
                     return
-                while not self._closing and (gap := began + self.min_interval - time.monotonic()) > 0:
+                interval = self.min_interval if rested else min(2 * interval, self.max_interval)
+                while not (self._closing or self._hurry) and (gap := began + interval - time.monotonic()) > 0:
                     self._cond.wait(gap)
+                self._hurry = False
                 began = time.monotonic()
-                batch = [self._pending.popleft() for _ in range(min(self.max_batch, len(self._pending)))]
+                if len(self._pending) <= self.max_batch:  # the usual case: take it all at once
+                    batch = Batch(self._pending)
+                    self._pending.clear()
+                else:
+                    batch = Batch(self._pending.popleft() for _ in range(self.max_batch))
             try:
                 for sink in self.sinks:
                     sink.write(batch)

@@ -96,3 +96,30 @@ def test_the_console_sink_prints_one_json_object_per_line():
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [e["kind"] for e in lines] == ["cmd", "end"]
     assert lines[0]["data"] == {"result": "PONG"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_stores_and_the_channel_frame_carries_each_event_as_emitted():
+    from apps.runs.models import Event, Run
+    from apps.runs.sinks import DatabaseSink, events_message
+
+    run = Run.objects.create(lab="transactions", scenario="2pc-happy", params={}, seed=1)
+    frames = ListSink()
+    frames.write = lambda events: frames.events.append(json.loads(events_message(events)["frame"]))
+    recorder = Recorder(run.pk, [DatabaseSink(run.pk), frames], max_batch=3)
+    tricky = "XA PREPARE 'r1-t1', 'p1' \\ \"quoted\" … ünïcode"
+    recorder.emit("cmd", actor="c1", to="db1", label=tricky, data={"command": tricky, "ok": True, "rows": [1, None]})
+    recorder.emit("log", actor="a" * 100, label="x" * 600, data={"nested": {"n": 1.5}})
+    for i in range(7):
+        recorder.emit("metric", actor="m", value=i)
+    recorder.close()
+
+    emitted = [e for frame in frames.events for e in frame["events"]]
+    assert [e["seq"] for e in emitted] == list(range(1, 10))
+    assert all(frame["type"] == "events" for frame in frames.events)
+    stored = [e.as_dict() for e in Event.objects.filter(run=run).order_by("seq")]
+    # The database keeps what the model's columns hold: long actors and labels are cut there.
+    emitted[1]["actor"], emitted[1]["label"] = "a" * 80, "x" * 500
+    assert stored == emitted
+    assert stored[0]["label"] == tricky and "to" not in stored[1]
+    assert Run.objects.get(pk=run.pk).events_count == 9
