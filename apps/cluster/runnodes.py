@@ -66,6 +66,20 @@ class DedicatedNodes(RunClients):
         return self.supervisor.fault(self.cluster.name, target, kind, on_event=emit or self._emit, **options)
 
     def cleanup(self):
-        """Stops every process of the run's cluster and removes its data."""
+        """Stops every process of the run's cluster and removes its data. The nodes it stops are
+        told "stopped", not "down": the run is over, nothing failed (a node a fault took down
+        earlier was told so then, and is not running now)."""
         self.close()
-        self.supervisor.down(self.cluster.name, missing_ok=True, on_event=self._emit)
+        self.supervisor.down(self.cluster.name, missing_ok=True, on_event=stopped_at_tear_down(self._emit))
+
+
+def stopped_at_tear_down(emit):
+    """`emit` with each `node` event of a normal tear-down saying "stopped" instead of "down"."""
+
+    def on_event(kind, **fields):
+        data = fields.get("data") or {}
+        if kind == "node" and data.get("state") == "down":
+            fields = {**fields, "label": f"{fields.get('actor', '')} stopped", "data": {**data, "state": "stopped"}}
+        return emit(kind, **fields)
+
+    return on_event

@@ -2,6 +2,7 @@ from apps.runs.registry import Assets, Fault, Invariant, Lab, Param, Scenario, r
 
 from . import checkers, zk_scenarios
 from .engine import db, leases
+from .zk_scenarios import lasts
 
 MUTUAL_EXCLUSION = Invariant(
     "mutual_exclusion",
@@ -42,6 +43,10 @@ def think_param(default=2):
 
 def ttl_param(default):
     return Param("ttl_ms", "int", default, "the lease's time to live", min=1, max=600_000)
+
+
+def pause_param(default):
+    return Param("pause_ms", "int", default, "how long c1 pauses while holding", min=1, max=60_000)
 
 
 def pause_past_ttl(clean):
@@ -95,7 +100,7 @@ SCENARIOS = [
         title="Read-modify-write with no lock",
         summary="Each client reads the counter, adds one and writes it back, with nothing to keep the others "
         "out. On the first round everyone reads before anyone writes: increments are lost, and the critical "
-        "sections overlap.",
+        "sections overlap." + lasts(8),
         engine=db.lost_update,
         params=(clients_param(3), operations_param(5), *rows_params(), think_param(5)),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
@@ -108,7 +113,7 @@ SCENARIOS = [
         title="Optimistic locking with a version column",
         summary="Each client reads the value and its version and writes with UPDATE ... WHERE id=%s AND "
         "version=%s: if someone wrote in between, no row matches, and the client counts a conflict and "
-        "retries from the read. Nothing waits, nothing is lost.",
+        "retries from the read. Nothing waits, nothing is lost." + lasts(15),
         engine=db.optimistic,
         params=(clients_param(3), operations_param(10), *rows_params(), think_param(2)),
         invariants=(NO_LOST_UPDATE,),
@@ -121,7 +126,7 @@ SCENARIOS = [
         summary="Each client opens a transaction and locks the row with SELECT ... FOR UPDATE before its "
         "read-modify-write; the others wait on InnoDB's row lock until it commits. The lock only lives "
         "inside a transaction: under autocommit MariaDB releases it as soon as the SELECT ends, so "
-        "it protects nothing (turn `transaction` off to see it).",
+        "it protects nothing (turn `transaction` off to see it)." + lasts(12),
         engine=db.pessimistic,
         params=(
             clients_param(3),
@@ -139,7 +144,7 @@ SCENARIOS = [
         title="Optimistic against pessimistic, as contention grows",
         summary="The same increments under both schemes, for 1 to `clients` clients on 1 or `hot_rows` hot "
         "rows: throughput, latency, and retries (optimistic) or lock waits (pessimistic) per operation, "
-        "charted against the number of clients.",
+        "charted against the number of clients." + lasts(12),
         engine=db.contention_sweep,
         params=(clients_param(4, most=16), operations_param(20, most=500), *rows_params(4, 4), think_param(1)),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
@@ -150,9 +155,9 @@ SCENARIOS = [
         title="A deadlock, and InnoDB's way out",
         summary="c1 locks row 1 then row 2; c2 locks row 2 then row 1. Each holds what the other wants: "
         "InnoDB finds the cycle in its wait-for graph, rolls one transaction back with error 1213, and "
-        "the victim retries once the other has committed.",
+        "the victim retries once the other has committed." + lasts(6),
         engine=db.deadlock,
-        params=(operations_param(2, most=20),),
+        params=(operations_param(4, most=20),),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
         faults=pause_faults(2),
     ),
@@ -161,7 +166,7 @@ SCENARIOS = [
         title="A Redis lease",
         summary="Clients take turns through a lease on one Redis key: SET key token NX PX ttl to acquire, and "
         "a Lua compare-and-delete to release, so nobody deletes a lease that is no longer theirs. "
-        "While no one pauses longer than the TTL, only one client is ever inside.",
+        "While no one pauses longer than the TTL, only one client is ever inside." + lasts(8),
         engine=with_fencing(leases.redis_lease, False),
         params=(clients_param(3), operations_param(5), ttl_param(2000), think_param(5)),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
@@ -172,9 +177,9 @@ SCENARIOS = [
         title="A lease holder paused past its TTL",
         summary="c1 holds the lease and has read the counter when it pauses (a GC pause) for longer than the "
         "TTL. The key expires, c2 acquires it and writes; c1 resumes, still believing it holds the lease, "
-        "and writes its stale value. No fencing: two clients were inside at once and an update is lost.",
+        "and writes its stale value. No fencing: two clients were inside at once and an update is lost." + lasts(7),
         engine=with_fencing(leases.redis_lease_pause, False),
-        params=(ttl_param(500), Param("pause_ms", "int", 1000, "how long c1 pauses while holding", min=1, max=60_000)),
+        params=(ttl_param(2000), pause_param(5000)),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
         expected="fail",
         faults=pause_faults(2),
@@ -185,9 +190,9 @@ SCENARIOS = [
         title="The same pause, with fencing tokens",
         summary="The same schedule, but each acquire hands out a token from a counter that only grows (INCR, "
         "in the same script as the SET), and the storage accepts a write only with a token above the last "
-        "one it saw: c1's write after its pause carries an older token than c2's and is rejected.",
+        "one it saw: c1's write after its pause carries an older token than c2's and is rejected." + lasts(7),
         engine=with_fencing(leases.redis_lease_pause, True),
-        params=(ttl_param(500), Param("pause_ms", "int", 1000, "how long c1 pauses while holding", min=1, max=60_000)),
+        params=(ttl_param(2000), pause_param(5000)),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE, FENCING),
         faults=pause_faults(2),
         cross_check=pause_past_ttl,
@@ -197,7 +202,7 @@ SCENARIOS = [
         title="Redlock over five Redis nodes",
         summary="Five Redis servers of the run's own. A client holds the lock when a majority (3) accepted its "
         "token within the validity time: the TTL minus the time the round took minus the clock drift. With "
-        "two nodes killed it still gets the lock; with three killed every attempt is refused.",
+        "two nodes killed it still gets the lock; with three killed every attempt is refused." + lasts(10),
         engine=leases.redlock_majority,
         params=(
             clients_param(2, most=4),
@@ -215,7 +220,8 @@ SCENARIOS = [
         title="Redlock and a node restarted without persistence",
         summary="c1 holds the lock on redis1..redis3 (redis4 and redis5 were down). They come back, and redis3 "
         "restarts: it kept the key only in memory and forgets it. c2 asks and gets redis3, redis4 and redis5, "
-        "a majority, while c1's validity has not run out: two clients hold the lock, and c1's write loses c2's.",
+        "a majority, while c1's validity has not run out: two clients hold the lock, and c1's write loses c2's."
+        + lasts(6),
         engine=leases.redlock_restart,
         params=(ttl_param(10_000),),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),

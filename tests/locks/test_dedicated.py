@@ -5,6 +5,7 @@ may read InnoDB's lock tables."""
 import os
 
 from apps.cluster.runnodes import DedicatedNodes
+from apps.locks.scenarios import REDIS_NODES
 from apps.runs.registry import get_scenario, verdict_of
 from tests.engine import run_engine
 from tests.locks.commands import assert_one_cmd_shape
@@ -36,6 +37,11 @@ def test_redlock_needs_a_majority_of_the_nodes(supervisor):
     ]
     down = [e["actor"] for e in events if e["kind"] == "node" and e["data"]["state"] == "down"]
     assert down[:3] == ["redis1", "redis2", "redis3"]
+    # The run's normal tear-down stops its nodes: they say "stopped", nothing went down then.
+    last_fault = max(e["seq"] for e in events if e["kind"] == "fault")
+    after = [e for e in events if e["kind"] == "node" and e["seq"] > last_fault]
+    torn_down = [(e["actor"], e["data"]["state"], e["label"]) for e in after if e["data"]["state"] != "up"]
+    assert sorted(torn_down) == sorted((n, "stopped", f"{n} stopped") for n in (*REDIS_NODES, "db1"))
     # A grant with two nodes down carries the three votes it got.
     assert all(g["votes"] == ["redis3", "redis4", "redis5"] for g in result["phases"][1]["grants"])
 

@@ -107,8 +107,9 @@ def redis_lease_pause(ctx):
     outcome = {}
 
     def wait_for(event, name):
+        # No step boundary while waiting: the other client takes its own, and one here would let a
+        # Step press through with nothing to show. The other sets the event even when it stops.
         while not event.wait(0.05):
-            clients.poll()
             clients.gate(name)
 
     def write(sc, name, value, token):
@@ -120,11 +121,16 @@ def redis_lease_pause(ctx):
         outcome[name] = {"token": token, "wrote": value, "accepted": accepted}
         return accepted
 
+    # A step boundary after each move of the story (acquire, read, write, release), so a paced or
+    # stepped run shows one move at a time. The GC pause itself has none: it runs on the wall
+    # clock, as the lease's TTL does.
     def c1(name, lease, sc):
         token = acquire(ctx, clients, name, lease)
+        ctx.step()
         cs = sc.enter(ROW, token)
         value, _ = sc.read(ROW)
         c1_holds.set()
+        ctx.step()
         ctx.emit(
             "log", actor=name, label=f"{name} pauses for {p['pause_ms']} ms (a GC pause), past its {p['ttl_ms']} ms TTL"
         )
@@ -133,22 +139,27 @@ def redis_lease_pause(ctx):
         wait_for(c2_done, name)  # the schedule: c1 resumes after c2 has written
         clients.state(name, "holding", token, lock=key)
         lease.observe()  # what the key says now: someone else's token, or nothing
+        ctx.step()
         accepted = write(sc, name, value + 1, token)
         sc.leave(cs, accepted=accepted)
         if accepted is not False:
             acknowledged.add()
+        ctx.step()
         if not lease.release():
             ctx.emit("log", actor=name, label=f"{name}'s lease expired during its pause: the release deletes nothing")
 
     def c2(name, lease, sc):
         wait_for(c1_holds, name)
         token = acquire(ctx, clients, name, lease)
+        ctx.step()
         cs = sc.enter(ROW, token)
         value, _ = sc.read(ROW)
+        ctx.step()
         accepted = write(sc, name, value + 1, token)
         sc.leave(cs, accepted=accepted)
         if accepted is not False:
             acknowledged.add()
+        ctx.step()
         lease.release()
         c2_done.set()
 
@@ -156,8 +167,11 @@ def redis_lease_pause(ctx):
         lease = _lease(ctx, name, key, p["ttl_ms"], holders, fenced)
         sc = storage.client(name)
         try:
-            ctx.step()
-            (c1 if name == "c1" else c2)(name, lease, sc)
+            if name == "c1":
+                ctx.step()
+                c1(name, lease, sc)
+            else:
+                c2(name, lease, sc)
         finally:
             c1_holds.set()
             c2_done.set()
@@ -295,6 +309,7 @@ def redlock_restart(ctx):
         if first.token is None:
             raise RuntimeError(f"c1 could not take the lock on {names[:quorum]}: {first.errors or first.votes}")
         clients.state("c1", "holding", first.token, lock=REDLOCK_KEY, votes=first.votes)
+        ctx.step()
         cs1 = sc["c1"].enter(1, first.token)
         value1, _ = sc["c1"].read(1)
         for node in absent:
@@ -315,11 +330,13 @@ def redlock_restart(ctx):
                 label=f"c2 holds the lock on {', '.join(second.votes)} while c1 holds it on {', '.join(first.votes)} "
                 f"with {c1_left} ms of validity left",
             )
+            ctx.step()
             cs2 = sc["c2"].enter(1, second.token)
             value2, _ = sc["c2"].read(1)
             sc["c2"].write(1, value2 + 1)
             sc["c2"].leave(cs2)
             acknowledged.add()
+            ctx.step()
             locks["c2"].release(second)
             clients.state("c2", "done", lock=REDLOCK_KEY)
         else:
@@ -330,6 +347,7 @@ def redlock_restart(ctx):
             sc["c1"].write(1, value1 + 1)
             acknowledged.add()
         sc["c1"].leave(cs1)
+        ctx.step()
         locks["c1"].release(first)
         clients.state("c1", "done", lock=REDLOCK_KEY)
     finally:

@@ -28,7 +28,10 @@ def zk_herd(ctx):
         for k in range(2, len(clients) + 1):
             for series, herd in ((PREDECESSOR, False), (HERD, True)):
                 ctx.emit(
-                    "phase", actor=ZOOKEEPER, label=f"{k} clients, {series}", data={"clients": k, "series": series}
+                    "phase",
+                    actor=ZOOKEEPER,
+                    label=f"{k} clients, {series}",
+                    data={"clients": k, "series": series, "herd": herd},
                 )
                 path = f"{LOCK_PATH}-{k}-{'herd' if herd else 'predecessor'}"
                 counts[series][k] = run.round(clients[:k], herd=herd, path=path)
@@ -47,12 +50,12 @@ def zk_session_expiry(ctx):
         story = {}
 
         def expire_then_resume(done):
-            _wait(ctx, holder.reached)
+            _wait(run, holder.reached)
             token = holder.token
             ctx.emit("log", actor=holder.name, label=f"{holder.name} pauses in its critical section (a GC pause)")
             story["expired"] = ctx.fault("expire", holder.name)
             for other in others:
-                _wait(ctx, done[other.name])
+                _wait(run, done[other.name])
             story["stale_token"] = token
             ctx.fault("resume", holder.name)
 
@@ -87,6 +90,6 @@ def metric_notifications(ctx, series, clients, count):
     )
 
 
-def _wait(ctx, event):
+def _wait(run, event):
     while not event.wait(0.2):
-        ctx.step()
+        run.step_if_quiet()

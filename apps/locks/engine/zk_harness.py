@@ -16,6 +16,8 @@ from .zk_recipe import READ, WRITE, ZOOKEEPER, LockCancelled, LockLost, ZkLockRe
 
 ROW = 1
 SESSION_S = 10.0
+# How long the clients may all be waiting before the round's thread takes a step boundary itself.
+QUIET_S = 0.25
 
 
 def zk_endpoint(nodes):
@@ -66,7 +68,7 @@ class ZkClient:
 
     def checkpoint(self, where):
         """A step boundary; a paused client stops here, holding whatever it holds, until resumed."""
-        self.ctx.step()
+        self.run.step()
         if self.pause_at == where:
             self.pause_at = None
             self.paused.set()
@@ -76,7 +78,7 @@ class ZkClient:
         self.reached.set()
         while self.paused.is_set() and not self.ctx.cancelled.is_set():
             time.sleep(0.05)
-        self.ctx.step()  # raises if the run was stopped meanwhile
+        self.run.step()  # raises if the run was stopped meanwhile
         self.show("holding" if self.token is not None else "idle", self.token)
 
     def hold(self):
@@ -91,9 +93,11 @@ class ZkClient:
         """One operation under the lock: an increment (write) or a read of the counter. `ahead`:
         the first operation of a round waits until that many clients have queued before it."""
         ctx, board = self.ctx, self.run.board
-        self.checkpoint("before-acquire")
+        # Each client takes its turn to queue first, then its step boundary: a boundary taken while
+        # it still waits for the clients before it would let a Step press through with nothing to show.
         if ahead is not None:
             board.wait_checked(ahead)
+        self.checkpoint("before-acquire")
         recipe = ZkLockRecipe(
             self.zk,
             board.path,
@@ -176,6 +180,8 @@ class ZkRun:
         self.round_size = 0
         self.acknowledged = 0
         self._lock = threading.Lock()
+        self._stepping = 0  # clients at a step boundary now
+        self._stepped_at = time.monotonic()  # when a client last passed one
         ctx.on_fault("pause", self.pause)
         ctx.on_fault("resume", self.resume)
         ctx.on_fault("expire", self.expire)
@@ -200,6 +206,28 @@ class ZkRun:
             self.clients[name] = ZkClient(self, name)
             client_state(self.ctx, name, "idle", None, self.board.shown)
         return [self.clients[f"c{i}"] for i in range(1, count + 1)]
+
+    def step(self):
+        """A client's step boundary."""
+        with self._lock:
+            self._stepping += 1
+        try:
+            self.ctx.step()
+        finally:
+            with self._lock:
+                self._stepping -= 1
+                self._stepped_at = time.monotonic()
+
+    def step_if_quiet(self):
+        """A step boundary of the round's own thread, only when no client took one for a while
+        (they all wait on watches): a fault or a stop still gets through then, and a Step press
+        never lands on a boundary with nothing after it while the clients are busy."""
+        with self._lock:
+            quiet = self._stepping == 0 and time.monotonic() - self._stepped_at >= QUIET_S
+        if quiet:
+            self.ctx.step()
+            with self._lock:
+                self._stepped_at = time.monotonic()
 
     def count_acknowledged(self):
         with self._lock:
@@ -242,11 +270,9 @@ class ZkRun:
         try:
             if meanwhile is not None:
                 meanwhile(done)
-            # A step boundary every quarter second: an instructor's fault or a stop gets through
-            # even while every client waits on a watch.
             while alive := [t for t in threads if t.is_alive()]:
-                alive[0].join(0.25)
-                self.ctx.step()
+                alive[0].join(QUIET_S)
+                self.step_if_quiet()
         finally:
             if any(t.is_alive() for t in threads):  # the run stopped, or this thread failed
                 self.ctx.cancel("the run's clients were stopped", status="failed")

@@ -195,3 +195,23 @@ def summary(ctx: Context, participants: list[Participant], log: Participant | No
         "transfers": [t.as_dict() for t in transfers],
         "outcomes": outcomes,
     }
+
+
+def not_started(ctx: Context, victim: Transfer | None, left: list[Transfer]) -> list[str]:
+    """Says why a run ends before its last transfers: the coordinator crashed, and no new one takes
+    over (recovery resolves what the crash left, then the run ends). The transfers never started."""
+    if not left:
+        return []
+    during = f" during transfer {victim.n} ({victim.gtrid})" if victim else ""
+    count = f"{len(left)} transfer{'s were' if len(left) > 1 else ' was'}"
+    ctx.emit(
+        "log",
+        actor=COORDINATOR,
+        label=f"the coordinator crashed{during}; the remaining {count} not started: recovery ends the run",
+        data={
+            "type": "not_started",
+            "crashed_during": victim.gtrid if victim else None,
+            "transfers": [t.gtrid for t in left],
+        },
+    )
+    return [t.gtrid for t in left]

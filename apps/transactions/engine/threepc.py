@@ -15,7 +15,7 @@ import pymysql
 
 from apps.runs.engine_api import Context
 
-from .bank import COORDINATOR, begin, client_locks_account, participants_of, summary
+from .bank import COORDINATOR, begin, client_locks_account, not_started, participants_of, summary
 from .xa import sql, xid
 
 # Said on the fault event, so the command log tells it apart from a real (proxy) partition.
@@ -273,6 +273,7 @@ def three_phase_commit(ctx: Context) -> dict:
         if crashed:
             # No blocking: the agents decided without the coordinator, so the rows are free.
             victim = transfers[len(outcomes)]
+            result["not_started"] = not_started(ctx, victim, transfers[len(outcomes) + 1 :])
             source = next(p for p in participants if p.name == victim.source[0])
             result["after_crash"] = client_locks_account(ctx, source, victim.source[1])
     finally:

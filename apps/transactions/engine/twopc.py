@@ -6,7 +6,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 from apps.runs.engine_api import Context
 
-from .bank import COORDINATOR, begin, client_locks_account, log_location, participants_of, snapshot, summary
+from .bank import (
+    COORDINATOR,
+    begin,
+    client_locks_account,
+    log_location,
+    not_started,
+    participants_of,
+    snapshot,
+    summary,
+)
 from .coordinator import Coordinator, CoordinatorCrashed, Crash, ParticipantKiller
 from .recovery import recover
 
@@ -50,6 +59,7 @@ def two_phase_commit(ctx: Context) -> dict:
     if crash.fired.is_set():
         ctx.emit("node", actor=COORDINATOR, label="coordinator crashed", data={"state": "down"})
         victim = crash.victim
+        result["not_started"] = not_started(ctx, victim, queue)
         # A client shows the blocking when the victim's debited branch is left PREPARED, in doubt.
         if (
             victim

@@ -5,7 +5,7 @@
 // scratch, so a scrubbed view is exactly what a live viewer saw at that point.
 
 // Node states the diagram knows how to colour; any other state is shown as text on a neutral node.
-export const NODE_STATES = ["up", "down", "paused", "unreachable"];
+export const NODE_STATES = ["up", "down", "paused", "unreachable", "stopped"];
 
 // How far a metric's x may be from its event's time and still be read as the run's clock (ms).
 const TIME_SLACK_MS = 250;

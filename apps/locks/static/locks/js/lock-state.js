@@ -266,7 +266,10 @@ function zkQueue(slice, state) {
     const last = slice.watches.at(-1);
     foot.append(html("span", { className: "muted" }, `last watch notification: ${last.to}, ${last.label} (${formatT(last.t)})`));
   }
-  const herd = queue.some((q) => q.watches && (q.watches.startsWith("/") || q.watches === slice.zk?.path));
+  // With the queue empty (between rounds, at the end) the round the run announced last tells the recipe.
+  const herd = queue.length
+    ? queue.some((q) => q.watches && (q.watches.startsWith("/") || q.watches === slice.zk?.path))
+    : !!slice.round?.herd;
   const lesson = herd
     ? "Every waiter watches the parent: each change wakes them all (the herd effect)."
     : shared

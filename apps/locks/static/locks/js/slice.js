@@ -16,6 +16,7 @@ export function init() {
     zk: null, // {path, queue: [...], seq, t}
     modes: {}, // client -> "read" | "write", from the ZooKeeper queue
     watches: [], // notifications: {seq, t, to, znode, event, label}
+    round: null, // the latest ZooKeeper round a `phase` event announced: {clients, series, herd}
     waits: null, // the latest InnoDB lock-wait sample: {waits: [...], seq, t}
     deadlocks: [], // {edges, victim, errno, seq, t}
     waitRows: {}, // "a>b" -> the last lock wait seen of a on b, to label a deadlock's edges
@@ -142,6 +143,9 @@ export function apply(slice, e) {
   } else if (e.kind === "msg" && d.type === "watch") {
     slice.watches.push({ seq: e.seq, t: e.t, to: e.to, znode: d.znode ?? null, event: d.event ?? null, label: e.label || "" });
     if (e.to && CLIENT_NAME.test(e.to)) clientOf(slice, e.to);
+    slice.rev++;
+  } else if (e.kind === "phase" && d.series) {
+    slice.round = { clients: d.clients ?? null, series: d.series, herd: d.herd ?? /herd/.test(d.series) };
     slice.rev++;
   } else if (e.kind === "log" && d.type === "redlock") {
     const client = e.actor;
