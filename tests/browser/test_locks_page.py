@@ -17,7 +17,8 @@ def start(page, base_url, name, speed="0", **params):
     form = page.get_by_test_id(f"run-form-{name}")
     for key, value in params.items():
         form.locator(f"[name={key}]").fill(str(value))
-    form.locator("select[name=speed]").select_option(speed)
+    if speed is not None:  # None: the form's own default pace
+        form.locator("select[name=speed]").select_option(speed)
     form.get_by_test_id(f"run-{name}").click()
     expect(page).to_have_url(re.compile(r"/runs/\d+/$"), timeout=SLOW)
 

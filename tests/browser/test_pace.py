@@ -7,19 +7,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import SLOW, log_in
+from tests.browser.test_locks_page import start
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def start(page, base_url, name, speed=None, **params):
-    page.goto(f"{base_url}/labs/locks/")
-    form = page.get_by_test_id(f"run-form-{name}")
-    for key, value in params.items():
-        form.locator(f"[name={key}]").fill(str(value))
-    if speed is not None:
-        form.locator("select[name=speed]").select_option(speed)
-    form.get_by_test_id(f"run-{name}").click()
-    expect(page).to_have_url(re.compile(r"/runs/\d+/$"), timeout=SLOW)
 
 
 def test_at_the_default_pace_the_lease_pause_lasts_long_enough_to_press_its_buttons(
@@ -27,7 +17,7 @@ def test_at_the_default_pace_the_lease_pause_lasts_long_enough_to_press_its_butt
 ):
     page = browser_page
     log_in(page, live_stack.url, student_user)
-    start(page, live_stack.url, "redis-lease-pause")  # the form's default speed and parameters
+    start(page, live_stack.url, "redis-lease-pause", speed=None)  # the form's default speed and parameters
     expect(page.get_by_test_id("run-status")).to_have_attribute("data-status", "running", timeout=SLOW)
     faults = page.locator("#faults")
     faults.locator("button[data-kind=pause][data-target=c2]").click()
