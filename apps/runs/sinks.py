@@ -3,7 +3,7 @@
 Both sinks use the batch's one JSON encoding (recorder.Batch): the database unpacks it with
 JSON_TABLE in one INSERT ... SELECT, and the channel frame wraps it as it is. Binding each event's
 values one by one (the driver escapes text character by character) and encoding the events once per
-sink took about 27 µs of CPU per event; this takes about 10 (bench/README.md, transactions).
+sink took about 27 µs of CPU per event; this takes about 10 (bench/README.md, the recording cost).
 """
 
 import asyncio
