@@ -32,8 +32,12 @@ class DedicatedNodes(RunClients):
             raise ValueError(f"bad database name {name!r}: use a-z, 0-9 and _, at most 32 characters")
         return name  # the whole server is the run's own
 
+    def mariadb_params(self, node=None):
+        """pymysql.connect() arguments for a MariaDB node (the first one by default), through its proxy."""
+        return self.cluster.node(node or self.roles["mariadb"]).mysql_params()
+
     def mariadb(self, db=None, node=None, **options):
-        params = self.cluster.node(node or self.roles["mariadb"]).mysql_params()
+        params = self.mariadb_params(node)
         conn = connect_mariadb(params, db and self.database(db), self.timeout, **options)
         self._mysql.append(conn)
         return conn

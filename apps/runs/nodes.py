@@ -89,6 +89,11 @@ class SharedNodes(RunClients):
             raise ValueError(f"bad database name {name!r}: use a-z, 0-9 and _, at most 32 characters")
         return f"run{self.run_id}_{name}"
 
+    def mariadb_params(self, node=None):
+        """pymysql.connect() arguments for the shared MariaDB (for clients that make connections of
+        their own: a binlog reader, a child process)."""
+        return mysql_params(self.mariadb_url)
+
     def mariadb(self, db=None, **options):
         """A new connection to the shared MariaDB, in the run's database `db` (created if missing)."""
         conn = connect_mariadb(mysql_params(self.mariadb_url), db and self.database(db), self.timeout, **options)

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "apps.transactions",
     "apps.locks",
     "apps.mapreduce",
+    "apps.sync",
     "apps.dashboard",
 ]
 

@@ -1,0 +1,3 @@
+"""Scenarios of the CDC applier: crashes around its offset, and parallel appliers."""
+
+SCENARIOS = ()

@@ -1,0 +1,3 @@
+"""Scenarios of binlog change data capture, on two dedicated servers."""
+
+SCENARIOS = ()

@@ -1,0 +1,3 @@
+"""Scenarios of the chunked full copy and its retries."""
+
+SCENARIOS = ()
