@@ -95,7 +95,7 @@ def test_the_platform_names_no_lab():
     outside comments: no lab's name quoted, as a path segment or as an app's module (a lab named
     with a common word, "sync", may still say "a sync iterator")."""
     names = "|".join(sorted(LABS))
-    pattern = re.compile(r"""(["'/]|apps\.)(""" + names + r""")(["'/.]|$)""", re.IGNORECASE)
+    pattern = re.compile(rf"""apps\.({names})\b|["'/]({names})(["'/.]|$)""", re.IGNORECASE)
     files = [
         *ROOT.glob("apps/runs/templates/**/*.html"),
         *ROOT.glob("apps/runs/*.py"),
