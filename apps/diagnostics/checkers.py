@@ -1,7 +1,7 @@
 """Invariants of the diagnostics lab. They take the nodes and the numbers asked for from the run's
 inputs (its nodes, its parameters), not from what the engine reports it did."""
 
-from apps.runs.registry import Check
+from apps.runs.registry import Check, counted
 
 PARTS = ("mariadb", "redis", "zookeeper")
 
@@ -21,7 +21,15 @@ def all_nodes_answered(ctx, result):
             answered[op["value"]] += 1
         else:
             failures.append({"node": op["value"], "error": op.get("error")})
-    evidence = {node: f"{n} of {rounds} answered" for node, n in answered.items()}
+    short = {node: n for node, n in answered.items() if n < rounds}
+    if short:
+        where = ", ".join(f"{node} answered {n} of {rounds}" for node, n in short.items())
+        summary = f"{counted(sum(rounds - n for n in short.values()), 'probe')} went unanswered ({where})"
+    elif failures:
+        summary = f"{counted(len(failures), 'probe')} of a node the run does not have"
+    else:
+        summary = f"every node answered all {counted(rounds, 'round')}"
+    evidence = {"summary": summary, **{node: f"{n} of {rounds} answered" for node, n in answered.items()}}
     if failures:
         evidence["failures"] = failures
     return Check(not failures and all(n == rounds for n in answered.values()), evidence)

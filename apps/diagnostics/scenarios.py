@@ -24,6 +24,8 @@ register(
                 summary="SELECT 1 on MariaDB, PING on Redis, exists / on ZooKeeper, round after round.",
                 engine=engine.ping,
                 params=(Param("rounds", "int", 5, "how many rounds of probes", min=1, max=200),),
+                # Measured at 2 steps/s: a step per node, three a round.
+                duration_s=lambda p: 1.6 * p["rounds"],
                 invariants=(
                     Invariant(
                         "all_nodes_answered", "every probe of every node got an answer", checkers.all_nodes_answered
@@ -43,6 +45,8 @@ register(
                 ),
                 engine=engine.ping,
                 params=(Param("rounds", "int", 10, "how many rounds of probes", min=1, max=200),),
+                # Measured at 2 steps/s: three steps a round, and the run's nodes to start.
+                duration_s=lambda p: 1.6 * p["rounds"] + 3,
                 invariants=(
                     Invariant(
                         "all_nodes_answered", "every probe of every node got an answer", checkers.all_nodes_answered
@@ -68,6 +72,8 @@ register(
                     Param("events", "int", 10000, "how many events to emit", min=1, max=200_000),
                     Param("rate", "int", 0, "events per second; 0 is as fast as possible", min=0, max=1_000_000),
                 ),
+                # A step every 1,000 events (2 steps/s: 2,000 events a second at most), or the rate asked for.
+                duration_s=lambda p: max(p["events"] / 2000, p["events"] / p["rate"] if p["rate"] else 0),
                 invariants=(
                     Invariant(
                         "every_event_recorded", "events are stored 1..N with no gap", checkers.every_event_recorded

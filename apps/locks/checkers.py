@@ -10,7 +10,7 @@ the clients' watchers received, as recorded in the run's history. The pure funct
 from collections import Counter
 
 from apps.runs.engine_api import Context
-from apps.runs.registry import Check
+from apps.runs.registry import Check, counted
 
 from .engine.storage import Storage
 from .engine.zk_recipe import WATCH_OP
@@ -27,6 +27,14 @@ def _conflict(a, b):
     at least one of them writes."""
     same = a.row is None or b.row is None or a.row == b.row
     return same and not (a.mode == "read" and b.mode == "read")
+
+
+def _problems(broken: list[dict]) -> str:
+    """The evidence's summary of its problems: how many, and the first."""
+    if not broken:
+        return ""
+    first = broken[0]["problem"]
+    return first if len(broken) == 1 else f"{counted(len(broken), 'problem')}, first: {first}"
 
 
 def _brief(s):
@@ -54,7 +62,9 @@ def mutual_exclusion(ctx, result):
     if not sections:
         return Check(None, "no critical section was recorded")
     pairs = overlaps(sections)
+    told = counted(len(sections), "critical section")
     evidence = {
+        "summary": f"{counted(len(pairs), 'pair')} of {told} overlapped" if pairs else f"none of {told} overlapped",
         "sections": len(sections),
         "overlapping": len(pairs),
         "pairs": [{"first": _brief(a), "second": _brief(b)} for a, b in pairs[:MAX_EVIDENCE]],
@@ -69,10 +79,14 @@ def no_lost_update(ctx, result):
     counters = _storage(ctx, result).counters()
     final = sum(value for value, _, _ in counters.values())
     acknowledged = int(result["acknowledged"])
+    lost = acknowledged - final
     evidence = {
+        "summary": f"{counted(lost, 'acknowledged increment')} lost: the counter is {final}, {acknowledged} were acknowledged"
+        if lost > 0
+        else f"the counter is {final}, {acknowledged} acknowledged",
         "acknowledged": acknowledged,
         "final": final,
-        "lost": acknowledged - final,
+        "lost": lost,
         "by_row": {row: value for row, (value, _, _) in counters.items()},
     }
     return Check(final == acknowledged, evidence)
@@ -109,7 +123,11 @@ def fencing_monotonic(ctx, result):
     if not writes:
         return Check(None, "no fenced write reached the storage")
     broken = token_regressions(writes, storage.sections())
+    accepted = sum(1 for w in writes if w["accepted"])
     evidence = {
+        "summary": f"{counted(len(broken), 'accepted token')} not above the one before"
+        if broken
+        else f"{counted(accepted, 'accepted token')}, strictly increasing; {counted(len(writes) - accepted, 'stale write')} refused",
         "accepted": [w["token"] for w in writes if w["accepted"]][:MAX_EVIDENCE],
         "rejected": [
             {"client": w["client"], "token": w["token"], "last": w["last_token"]} for w in writes if not w["accepted"]
@@ -141,6 +159,7 @@ def redlock_majority(ctx, result):
     if sections != granted:
         broken.append({"problem": f"{granted} grants but {sections} critical sections in the storage"})
     evidence = {
+        "summary": _problems(broken) or f"{granted} grants, each with a majority of {nodes}",
         "quorum": quorum,
         "phases": [
             {"down": ph["down"], "acquired": ph["acquired"], "refused": ph["refused"]} for ph in result["phases"]
@@ -218,7 +237,12 @@ def one_notification_per_handover(ctx: Context, result: dict | None) -> Check:
     if not any(op["f"] in ("increment", "read") for op in ops):
         return Check(None, "the run ended before any acquisition")
     counts, broken = handover_breaks(ops)
-    evidence = {**counts, "broken": broken[:MAX_EVIDENCE]}
+    told = counted(counts["handovers"], "hand-over")
+    evidence = {
+        "summary": _problems(broken) or f"{told}, one notification each",
+        **counts,
+        "broken": broken[:MAX_EVIDENCE],
+    }
     if result and "zk" in result:
         evidence["engine_counted"] = result["zk"]["notifications"]
     return Check(not broken, evidence)
@@ -246,4 +270,5 @@ def herd_notifications(ctx: Context, result: dict | None) -> Check:
         alone = recorded.get((k, False))
         if herd and alone is not None and not count > alone:
             broken.append({"clients": k, "problem": f"the herd cost {count}, no more than the predecessor's {alone}"})
-    return Check(not broken, {"rounds": shown, "broken": broken[:MAX_EVIDENCE]})
+    summary = _problems(broken) or f"{counted(len(shown), 'round')}, each charted as received"
+    return Check(not broken, {"summary": summary, "rounds": shown, "broken": broken[:MAX_EVIDENCE]})

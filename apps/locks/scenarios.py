@@ -2,7 +2,6 @@ from apps.runs.registry import Assets, Fault, Invariant, Lab, Param, Scenario, r
 
 from . import checkers, zk_scenarios
 from .engine import db, leases
-from .zk_scenarios import lasts
 
 MUTUAL_EXCLUSION = Invariant(
     "mutual_exclusion",
@@ -100,8 +99,9 @@ SCENARIOS = [
         title="Read-modify-write with no lock",
         summary="Each client reads the counter, adds one and writes it back, with nothing to keep the others "
         "out. On the first round everyone reads before anyone writes: increments are lost, and the critical "
-        "sections overlap." + lasts(8),
+        "sections overlap.",
         engine=db.lost_update,
+        duration_s=8,
         params=(clients_param(3), operations_param(5), *rows_params(), think_param(5)),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
         expected="fail",
@@ -113,8 +113,9 @@ SCENARIOS = [
         title="Optimistic locking with a version column",
         summary="Each client reads the value and its version and writes with UPDATE ... WHERE id=%s AND "
         "version=%s: if someone wrote in between, no row matches, and the client counts a conflict and "
-        "retries from the read. Nothing waits, nothing is lost." + lasts(15),
+        "retries from the read. Nothing waits, nothing is lost.",
         engine=db.optimistic,
+        duration_s=15,
         params=(clients_param(3), operations_param(10), *rows_params(), think_param(2)),
         invariants=(NO_LOST_UPDATE,),
         faults=CLIENT_FAULTS,
@@ -126,8 +127,9 @@ SCENARIOS = [
         summary="Each client opens a transaction and locks the row with SELECT ... FOR UPDATE before its "
         "read-modify-write; the others wait on InnoDB's row lock until it commits. The lock only lives "
         "inside a transaction: under autocommit MariaDB releases it as soon as the SELECT ends, so "
-        "it protects nothing (turn `transaction` off to see it)." + lasts(12),
+        "it protects nothing (turn `transaction` off to see it).",
         engine=db.pessimistic,
+        duration_s=12,
         params=(
             clients_param(3),
             operations_param(8),
@@ -144,8 +146,9 @@ SCENARIOS = [
         title="Optimistic against pessimistic, as contention grows",
         summary="The same increments under both schemes, for 1 to `clients` clients on 1 or `hot_rows` hot "
         "rows: throughput, latency, and retries (optimistic) or lock waits (pessimistic) per operation, "
-        "charted against the number of clients." + lasts(12),
+        "charted against the number of clients.",
         engine=db.contention_sweep,
+        duration_s=12,
         params=(clients_param(4, most=16), operations_param(20, most=500), *rows_params(4, 4), think_param(1)),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
         cross_check=hot_rows_within_rows,
@@ -155,8 +158,9 @@ SCENARIOS = [
         title="A deadlock, and InnoDB's way out",
         summary="c1 locks row 1 then row 2; c2 locks row 2 then row 1. Each holds what the other wants: "
         "InnoDB finds the cycle in its wait-for graph, rolls one transaction back with error 1213, and "
-        "the victim retries once the other has committed." + lasts(6),
+        "the victim retries once the other has committed.",
         engine=db.deadlock,
+        duration_s=6,
         params=(operations_param(4, most=20),),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
         faults=pause_faults(2),
@@ -166,8 +170,9 @@ SCENARIOS = [
         title="A Redis lease",
         summary="Clients take turns through a lease on one Redis key: SET key token NX PX ttl to acquire, and "
         "a Lua compare-and-delete to release, so nobody deletes a lease that is no longer theirs. "
-        "While no one pauses longer than the TTL, only one client is ever inside." + lasts(8),
+        "While no one pauses longer than the TTL, only one client is ever inside.",
         engine=with_fencing(leases.redis_lease, False),
+        duration_s=8,
         params=(clients_param(3), operations_param(5), ttl_param(2000), think_param(5)),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
         faults=CLIENT_FAULTS,
@@ -177,8 +182,9 @@ SCENARIOS = [
         title="A lease holder paused past its TTL",
         summary="c1 holds the lease and has read the counter when it pauses (a GC pause) for longer than the "
         "TTL. The key expires, c2 acquires it and writes; c1 resumes, still believing it holds the lease, "
-        "and writes its stale value. No fencing: two clients were inside at once and an update is lost." + lasts(7),
+        "and writes its stale value. No fencing: two clients were inside at once and an update is lost.",
         engine=with_fencing(leases.redis_lease_pause, False),
+        duration_s=7,
         params=(ttl_param(2000), pause_param(5000)),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
         expected="fail",
@@ -190,8 +196,9 @@ SCENARIOS = [
         title="The same pause, with fencing tokens",
         summary="The same schedule, but each acquire hands out a token from a counter that only grows (INCR, "
         "in the same script as the SET), and the storage accepts a write only with a token above the last "
-        "one it saw: c1's write after its pause carries an older token than c2's and is rejected." + lasts(7),
+        "one it saw: c1's write after its pause carries an older token than c2's and is rejected.",
         engine=with_fencing(leases.redis_lease_pause, True),
+        duration_s=7,
         params=(ttl_param(2000), pause_param(5000)),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE, FENCING),
         faults=pause_faults(2),
@@ -202,8 +209,9 @@ SCENARIOS = [
         title="Redlock over five Redis nodes",
         summary="Five Redis servers of the run's own. A client holds the lock when a majority (3) accepted its "
         "token within the validity time: the TTL minus the time the round took minus the clock drift. With "
-        "two nodes killed it still gets the lock; with three killed every attempt is refused." + lasts(10),
+        "two nodes killed it still gets the lock; with three killed every attempt is refused.",
         engine=leases.redlock_majority,
+        duration_s=7,
         params=(
             clients_param(2, most=4),
             operations_param(2, most=20),
@@ -220,9 +228,9 @@ SCENARIOS = [
         title="Redlock and a node restarted without persistence",
         summary="c1 holds the lock on redis1..redis3 (redis4 and redis5 were down). They come back, and redis3 "
         "restarts: it kept the key only in memory and forgets it. c2 asks and gets redis3, redis4 and redis5, "
-        "a majority, while c1's validity has not run out: two clients hold the lock, and c1's write loses c2's."
-        + lasts(6),
+        "a majority, while c1's validity has not run out: two clients hold the lock, and c1's write loses c2's.",
         engine=leases.redlock_restart,
+        duration_s=5,
         params=(ttl_param(10_000),),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
         expected="fail",

@@ -5,14 +5,7 @@ from apps.runs.registry import Fault, Invariant, Param, Scenario
 from . import checkers
 from .engine import zk
 
-PAGE_SPEED = 2  # steps per second: the lab form's default pace
-
-
-def lasts(seconds: int) -> str:
-    """How long a scenario takes with its default parameters at the page's default pace, measured;
-    told at the end of its summary so a student knows what to expect before pressing Run."""
-    return f" About {seconds} s at {PAGE_SPEED} steps/s."
-
+# Each scenario's duration_s is measured with its default parameters at the lab page's default pace.
 
 MOST_CLIENTS = 8
 CLIENTS = tuple(f"c{i}" for i in range(1, MOST_CLIENTS + 1))
@@ -78,8 +71,9 @@ SCENARIOS = [
         name="zk-lock",
         title="ZooKeeper lock: watch only your predecessor",
         summary="Each client creates an ephemeral sequential znode, lists the children without a watch, "
-        "and watches only the znode just before its own: a release wakes exactly one client." + lasts(13),
+        "and watches only the znode just before its own: a release wakes exactly one client.",
         engine=zk.zk_lock,
+        duration_s=13,
         params=(clients(4), operations(2), hold_ms(0)),
         invariants=(*INVARIANTS, ONE_NOTIFICATION),
         faults=FAULTS,
@@ -90,8 +84,9 @@ SCENARIOS = [
         summary="The naive recipe watches the lock's parent: every child created or deleted wakes every "
         "waiter. For 2 to N clients, one round with each recipe, the chart counts the notifications: "
         "N - 1 when each waiter watches its predecessor, about N² when all "
-        "watch the parent. The herd is safe, but costly." + lasts(45),
+        "watch the parent. The herd is safe, but costly.",
         engine=zk.zk_herd,
+        duration_s=45,
         params=(clients(5, least=2), hold_ms(0)),
         invariants=(*INVARIANTS, HERD_COSTS),
         faults=FAULTS,
@@ -100,8 +95,9 @@ SCENARIOS = [
         name="zk-session-expiry",
         title="ZooKeeper lock: the holder's session expires",
         summary="c1 holds the lock and pauses; its session expires, its znode vanishes and c2 takes the lock. "
-        "c1 resumes and writes with its znode's czxid as fencing token: the storage refuses it." + lasts(6),
+        "c1 resumes and writes with its znode's czxid as fencing token: the storage refuses it.",
         engine=zk.zk_session_expiry,
+        duration_s=6,
         params=(clients(3, least=2), hold_ms(0)),
         invariants=INVARIANTS,
         faults=FAULTS,
@@ -110,8 +106,9 @@ SCENARIOS = [
         name="zk-rwlock",
         title="ZooKeeper read/write lock",
         summary="Readers wait only for earlier writers and share the lock; a writer waits for everyone "
-        "before it. Read sections overlap, write sections stand alone." + lasts(16),
+        "before it. Read sections overlap, write sections stand alone.",
         engine=zk.zk_rwlock,
+        duration_s=16,
         params=(
             clients(5),
             Param("writers", "int", 2, "how many of the clients write (the others read)", min=1, max=MOST_CLIENTS),

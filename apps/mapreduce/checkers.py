@@ -14,6 +14,7 @@ from contextlib import closing
 import redis
 
 from apps.runs.engine_api import Check, Context
+from apps.runs.registry import counted
 
 from .engine import corpus
 from .engine.jobs import make_job
@@ -73,7 +74,22 @@ def output_matches_reference(ctx: Context, result: dict | None) -> Check:
                         if len(differing) == 5:
                             break
             rounds.append({"round": rnd["label"] or rnd["index"], "keys": len(output), "first_differences": differing})
-    evidence = {"job": result["job"], "reference_keys": len(reference), "reference_ms": ms, "rounds": rounds}
+    differ = [r for r in rounds if r["first_differences"]]
+    if differ:
+        first = differ[0]["first_differences"][0]
+        summary = (
+            f"the output differs from the reference in {len(differ)} of {counted(len(rounds), 'round')}; first, key "
+            f"{first['key']!r}: {json.dumps(first['output'])} instead of {json.dumps(first['reference'])}"
+        )
+    else:
+        summary = f"every round's output equals the reference's {counted(len(reference), 'key')}"
+    evidence = {
+        "summary": summary,
+        "job": result["job"],
+        "reference_keys": len(reference),
+        "reference_ms": ms,
+        "rounds": rounds,
+    }
     return Check(held, evidence)
 
 
@@ -145,4 +161,11 @@ def each_task_counted_once(ctx: Context, result: dict | None) -> Check:
                     "problems": problems[:10],
                 }
             )
-    return Check(held, {"rounds": rounds})
+    problems = [p for r in rounds for p in r["problems"]]
+    if problems:
+        summary = problems[0] if len(problems) == 1 else f"{counted(len(problems), 'problem')}, first: {problems[0]}"
+    else:
+        attempts = sum(r["attempts"] for r in rounds)
+        rerun = sum(len(r["rerun"]) for r in rounds)
+        summary = f"every task committed once, from {counted(attempts, 'attempt')} ({rerun} run again)"
+    return Check(held, {"summary": summary, "rounds": rounds})

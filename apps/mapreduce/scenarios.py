@@ -100,7 +100,8 @@ KILL_WORKER = Fault(
 )
 
 
-def scenario(name, title, summary, job, mode="plain", **kw):
+def scenario(name, title, summary, job, mode="plain", duration_s=None, **kw):
+    """`duration_s`: seconds a run with the default parameters took at 2 steps/s (one step a wave of tasks)."""
     extra = kw.pop("extra", ())
     return Scenario(
         name=name,
@@ -112,6 +113,7 @@ def scenario(name, title, summary, job, mode="plain", **kw):
         cross_check=check_params,
         owner_check=check_owner,
         faults=(KILL_WORKER,),
+        duration_s=duration_s,
     )
 
 
@@ -141,6 +143,7 @@ LAB = register(
                 "Word count",
                 "Counts every word of the licence texts and copyright files the system ships.",
                 "wordcount",
+                duration_s=11,
             ),
             scenario(
                 "inverted-index",
@@ -149,6 +152,7 @@ LAB = register(
                 "it appears in.",
                 "inverted-index",
                 input="python-stdlib",
+                duration_s=14,
             ),
             scenario(
                 "grep",
@@ -165,6 +169,7 @@ LAB = register(
                         f"a regular expression in RE2 syntax, no backreferences or lookaround (at most {PATTERN_MAX} characters)",
                     ),
                 ),
+                duration_s=10,
             ),
             scenario(
                 "log-top-urls",
@@ -172,6 +177,7 @@ LAB = register(
                 "Requests per URL of an access log, and the most requested." + GENERATED_LOG,
                 "log-top-urls",
                 input="access-log",
+                duration_s=10,
             ),
             scenario(
                 "worker-crash",
@@ -189,6 +195,7 @@ LAB = register(
                     ),
                     Param("stall_percent", "int", 15, "the share of first attempts that stall", min=0, max=100),
                 ),
+                duration_s=15,
             ),
             scenario(
                 "straggler",
@@ -204,6 +211,7 @@ LAB = register(
                         "slow_ms_per_record", "float", 1.0, "how long the slow worker sleeps per record", min=0, max=50
                     ),
                 ),
+                duration_s=20,
             ),
             scenario(
                 "no-combiner",
@@ -212,6 +220,7 @@ LAB = register(
                 "word; without it, one (word, 1) per occurrence. The bytes shuffled, side by side.",
                 "wordcount",
                 mode="no-combiner",
+                duration_s=18,
             ),
         ],
         run_page=Assets(css=("mapreduce/css/mapreduce.css",), js=("mapreduce/js/mapreduce.js",)),

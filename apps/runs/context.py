@@ -15,6 +15,10 @@ __all__ = ["ACTIONS", "NullControl", "RunContext", "RunStopped"]
 
 ACTIONS = ("pause", "resume", "step", "speed", "stop", "fault")
 T = TypeVar("T")
+# A Step lets one boundary through. When an engine's threads wait at boundaries side by side, the
+# next one would stop at once, before the thread let through recorded anything, and the press would
+# seem to do nothing; so a stop first waits this long at most for the released step's first event.
+STEP_SHOWN_WITHIN_S = 2.0
 
 
 class Recorder(Protocol):
@@ -87,6 +91,7 @@ class RunContext:
         self._held_since = None
         self._last_boundary = self._t0
         self._step_credits = 0
+        self._released_at: int | None = None  # the recorder's seq when a Step last let a boundary through
         self._stop_status = "cancelled"
         self._fault_handlers: dict[
             str, Callable[..., Any]
@@ -197,12 +202,14 @@ class RunContext:
         return emit
 
     def _wait_while_paused(self):
+        self._await_released_step()
         self._recorder.flush(timeout=5)
         self._on_status("paused", step=self.steps)
         began = time.monotonic()
         while self.paused and not self.cancelled.is_set():
             if self._step_credits:
                 self._step_credits -= 1
+                self._released_at = self._recorder.seq
                 break
             if time.monotonic() - began > self._max_pause:
                 self.cancel(f"the run stayed paused for more than {self._max_pause:.0f} s")
@@ -211,6 +218,15 @@ class RunContext:
         self._paused_for += time.monotonic() - began
         if not self.cancelled.is_set():
             self._on_status("paused" if self.paused else "running", step=self.steps)
+
+    def _await_released_step(self):
+        """Waits until the step a Step let through has recorded an event (see STEP_SHOWN_WITHIN_S)."""
+        released, self._released_at = self._released_at, None
+        if released is None:
+            return
+        deadline = time.monotonic() + STEP_SHOWN_WITHIN_S
+        while self._recorder.seq == released and time.monotonic() < deadline and not self.cancelled.is_set():
+            time.sleep(0.01)
 
     def _check_limits(self):
         busy = time.monotonic() - self._t0 - self._paused_for
@@ -232,6 +248,7 @@ class RunContext:
         elif action == "resume":
             self.paused = False
             self._step_credits = 0
+            self._released_at = None
         elif action == "step":
             # On a running run, "step" pauses it at the next boundary; on a paused one it advances one.
             if self.paused:

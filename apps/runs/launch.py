@@ -36,7 +36,9 @@ def validate(lab, scenario, params, seed=None):
         from apps.cluster.supervisor import ClusterError
 
         try:
-            supervisor().require(**sc.cluster)
+            # Only the node counts say whether local servers can be started; `options` (server
+            # settings) go with the start itself.
+            supervisor().require(**{kind: n for kind, n in sc.cluster.items() if kind != "options"})
         except ClusterError as exc:
             raise InvalidRun({"scenario": [f"{scenario} runs on dedicated nodes: {exc}"]}) from None
     if seed is None:

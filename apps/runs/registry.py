@@ -19,6 +19,7 @@ __all__ = [
     "Lab",
     "Param",
     "Scenario",
+    "counted",
     "get_scenario",
     "register",
     "verdict_of",
@@ -34,6 +35,8 @@ TEXT_MAX = 1000
 _INTEGER_TEXT = re.compile(r"[+-]?\d{1,30}")
 _NUMBER_TEXT = re.compile(r"[+-]?(\d{1,30}(\.\d{0,30})?|\.\d{1,30})([eE][+-]?\d{1,5})?")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+# Steps per second of the lab form's default pace: the pace a scenario's duration is told at.
+PAGE_SPEED = 2
 
 
 def _plain(number: float) -> str:
@@ -183,6 +186,33 @@ class Scenario:
     cross_check: Callable | None = None
     # Checks that need the user starting the run (None from the CLI): (owner, clean) -> {field: [message]}.
     owner_check: Callable | None = None
+    # How long a run takes at the page's default pace (PAGE_SPEED), in seconds, as measured: a number
+    # for the default parameters, or a function of the clean parameters when one of them sets the
+    # length (rounds, transfers). Told on the lab page and the run page; None: not measured.
+    duration_s: float | Callable[[dict], float] | None = None
+
+    def duration(self, params: dict | None = None) -> int | None:
+        """Seconds a run with these clean parameters (the defaults when None) takes at PAGE_SPEED."""
+        if self.duration_s is None:
+            return None
+        if callable(self.duration_s):
+            if params is None:
+                params = {p.name: p.default for p in self.params}
+            try:
+                seconds = self.duration_s(params)
+            except (KeyError, TypeError, ValueError):
+                return None  # a run recorded with parameters this scenario no longer has
+        else:
+            seconds = self.duration_s
+        return max(1, round(seconds))
+
+    def duration_text(self, params: dict | None = None) -> str:
+        """The duration as the pages tell it, "about 20 s at 2 steps/s"; "" when not measured."""
+        seconds = self.duration(params)
+        if seconds is None:
+            return ""
+        told = f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"
+        return f"about {told} at {PAGE_SPEED} steps/s"
 
     def validate(self, raw):
         """Returns (clean params, errors by field); unknown keys are errors, missing ones get defaults."""
@@ -230,6 +260,8 @@ class Scenario:
             "invariants": [{"name": i.name, "description": i.description} for i in self.invariants],
             "faults": self.faults_for(),
             "cluster": self.cluster,
+            "duration_s": self.duration(),
+            "duration": self.duration_text(),
         }
 
 
@@ -293,6 +325,12 @@ def get_scenario(lab, scenario):
     if scenario not in scenarios:
         raise LookupError(f"unknown scenario {scenario!r} in lab {lab!r} (scenarios: {', '.join(scenarios)})")
     return scenarios[scenario]
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun, "1 probe" or "7 probes": for the short `summary` a checker may put in
+    its evidence, which the run page's verdict tells beside the faults a user injected."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def verdict_of(checks):

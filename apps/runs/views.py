@@ -37,8 +37,12 @@ def run_page(request, run_id):
         "can_control": run.visible_to(request.user) and not run.is_imported,
         "faults": scenario.faults_for(run.params) if scenario else [],
         "invariants": scenario.describe()["invariants"] if scenario else [],
+        # Who is looking: the verdict calls the faults this user injected "you killed db1".
+        "viewer": request.user.get_username() if request.user.is_authenticated else "",
     }
-    return render(request, "runs/run.html", {"run": run, "lab": lab, "scenario": scenario, "page": page})
+    duration = scenario.duration_text(run.params) if scenario else ""
+    context = {"run": run, "lab": lab, "scenario": scenario, "page": page, "duration": duration}
+    return render(request, "runs/run.html", context)
 
 
 def run_list(request, import_error=None):

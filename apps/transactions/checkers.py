@@ -5,7 +5,7 @@ the run got as far as its transfers."""
 
 import random
 
-from apps.runs.registry import Check
+from apps.runs.registry import Check, counted
 
 from .engine.bank import Participant, Transfer, participants_of, plan
 from .engine.xa import in_doubt, xid
@@ -53,7 +53,11 @@ def atomicity(ctx, result):
             {"gtrid": g, "branches": {p: "committed"}, "unplanned": True} for g in sorted(ledger) if g not in planned
         ]
     everywhere = sum(all(t.gtrid in committed[p] for p in t.participants) for t in transfers)
-    evidence = {"transfers": len(transfers), "committed": everywhere, "broken": broken}
+    if broken:
+        summary = f"{counted(len(broken), 'transfer')} committed on some participants only"
+    else:
+        summary = f"{everywhere} of {counted(len(transfers), 'transfer')} committed everywhere, the rest nowhere"
+    evidence = {"summary": summary, "transfers": len(transfers), "committed": everywhere, "broken": broken}
     return Check(not broken, evidence)
 
 
@@ -65,7 +69,8 @@ def conservation(ctx, result):
     sums = {p.name: int(_query(ctx, p, "SELECT COALESCE(SUM(balance), 0) FROM accounts")[0][0]) for p in participants}
     expected = ctx.params["balance"] * ctx.params["accounts"] * len(participants)
     total = sum(sums.values())
-    return Check(total == expected, {"expected": expected, "found": total, "by_participant": sums})
+    summary = f"the balances sum to {total}" + ("" if total == expected else f", not the {expected} opened")
+    return Check(total == expected, {"summary": summary, "expected": expected, "found": total, "by_participant": sums})
 
 
 def nothing_in_doubt(ctx, result):
@@ -78,7 +83,10 @@ def nothing_in_doubt(ctx, result):
         branches = in_doubt(ctx.run_id, p.name, _query(ctx, p, "XA RECOVER"))
         if branches:
             left[p.name] = [xid(g, b) for g, b in branches]
-    return Check(not left, {"in_doubt": left})
+    branches = sum(len(b) for b in left.values())
+    where = f" on {', '.join(left)}" if left else ""
+    summary = f"{counted(branches, 'branch', 'branches')} left in doubt{where}" if left else "no branch left in doubt"
+    return Check(not left, {"summary": summary, "in_doubt": left})
 
 
 def durability(ctx, result):
@@ -95,4 +103,6 @@ def durability(ctx, result):
             lost.append({"gtrid": gtrid, "error": "not a transfer the run planned"})
         elif missing := [p for p in by_gtrid[gtrid].participants if gtrid not in committed[p]]:
             lost.append({"gtrid": gtrid, "missing_on": missing})
-    return Check(not lost, {"acknowledged": len(acknowledged), "lost": lost})
+    told = counted(len(acknowledged), "acknowledged transfer")
+    summary = f"{len(lost)} of {told} missing from the data" if lost else f"all {told} are in the data"
+    return Check(not lost, {"summary": summary, "acknowledged": len(acknowledged), "lost": lost})

@@ -68,8 +68,10 @@ THREE_PC_FAULTS = (
         SHARED_PARTICIPANTS,
         "cut the participant off inside the engine: the lab drops the 3PC messages to and from it "
         "(its database stays reachable; no network is touched)",
+        numbered=("p", "participants"),
     ),
-    Fault("heal", SHARED_PARTICIPANTS, "end the partition"),
+    # A run has the participants its parameter asks for: p1 … pN, and no buttons for others.
+    Fault("heal", SHARED_PARTICIPANTS, "end the partition", numbered=("p", "participants")),
 )
 CLUSTER_NODES = ("db1", "db2", "db3")
 CLUSTER_FAULTS = (
@@ -129,6 +131,8 @@ LAB = register(
             "partition is simulated: the engine drops the 3PC messages to and from the participant it cuts "
             "off, while the databases stay reachable.)"
         ),
+        # Durations: measured at 2 steps/s with the default parameters, and scaled by what sets a
+        # run's length (the transfers, or the transfer the coordinator crashes in: the run ends there).
         scenarios=[
             Scenario(
                 name="2pc-happy",
@@ -139,6 +143,7 @@ LAB = register(
                 invariants=INVARIANTS,
                 cross_check=crash_within_transfers,
                 faults=(COORDINATOR_CRASH,),
+                duration_s=lambda p: 3.7 * p["transfers"],
             ),
             Scenario(
                 name="2pc-vote-no",
@@ -150,6 +155,7 @@ LAB = register(
                 invariants=INVARIANTS,
                 cross_check=crash_within_transfers,
                 faults=(COORDINATOR_CRASH,),
+                duration_s=lambda p: 3.6 * p["transfers"],
             ),
             Scenario(
                 name="2pc-coordinator-crash-before-decision",
@@ -161,6 +167,7 @@ LAB = register(
                 invariants=INVARIANTS,
                 cross_check=crash_within_transfers,
                 faults=(COORDINATOR_CRASH,),
+                duration_s=lambda p: 2 + 3.6 * p["crash_transfer"],
             ),
             Scenario(
                 name="2pc-coordinator-crash-after-decision",
@@ -172,6 +179,7 @@ LAB = register(
                 invariants=INVARIANTS,
                 cross_check=crash_within_transfers,
                 faults=(COORDINATOR_CRASH,),
+                duration_s=lambda p: 2 + 3.6 * p["crash_transfer"],
             ),
             Scenario(
                 name="2pc-no-log",
@@ -184,6 +192,7 @@ LAB = register(
                 cross_check=crash_within_transfers,
                 faults=(COORDINATOR_CRASH,),
                 expected="fail",
+                duration_s=lambda p: 2 + 3.6 * p["crash_transfer"],
             ),
             Scenario(
                 name="2pc-participant-crash",
@@ -196,6 +205,7 @@ LAB = register(
                 cross_check=crash_within_transfers,
                 cluster={"mariadb": 3},
                 faults=CLUSTER_FAULTS,
+                duration_s=lambda p: 5 * p["transfers"],
             ),
             Scenario(
                 name="3pc-coordinator-crash",
@@ -207,6 +217,7 @@ LAB = register(
                 invariants=INVARIANTS,
                 cross_check=crash_within_transfers,
                 faults=THREE_PC_FAULTS,
+                duration_s=3,
             ),
             Scenario(
                 name="3pc-partition",
@@ -221,6 +232,7 @@ LAB = register(
                 cross_check=crash_within_transfers,
                 faults=THREE_PC_FAULTS,
                 expected="fail",
+                duration_s=7,
             ),
             Scenario(
                 name="2pc-chaos",
@@ -237,6 +249,7 @@ LAB = register(
                 cross_check=crash_within_transfers,
                 cluster={"mariadb": 3},
                 faults=CLUSTER_FAULTS,
+                duration_s=lambda p: 4.1 * p["transfers"],
             ),
         ],
         run_page=Assets(js=("transactions/js/xa.js",)),

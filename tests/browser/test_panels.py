@@ -109,6 +109,8 @@ def test_no_panel_of_a_finished_run_is_left_empty(
         for chart in page.evaluate(CHARTS):
             assert chart["points"] >= 2
             assert chart["xtitle"] and chart["ytitle"]
+            # A count on the x axis says what it counts (round, transfer, clients), not "sample".
+            assert chart["xtitle"] != "sample", chart
             if chart["wholeX"]:
                 assert all(re.fullmatch(r"-?[\d,]+", tick) for tick in chart["xticks"]), chart["xticks"]
 

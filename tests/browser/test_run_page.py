@@ -61,3 +61,35 @@ def test_it_shows_a_ping_run_live_then_scrubs_back_and_forward(live_stack, stude
     expect(commands).to_have_count(CONNECTS + ROUNDS * PROBES_PER_ROUND)
 
     assert page.errors == []
+
+
+def test_stepping_through_a_command_drawn_as_a_message_moves_the_dot_and_the_latest_mark(
+    live_stack, student_user, browser_page
+):
+    page = browser_page
+    log_in(page, live_stack.url, student_user)
+    page.goto(f"{live_stack.url}/labs/locks/")
+    # How long it takes is told before it starts, and again on the run page.
+    expect(page.get_by_test_id("duration-redis-lease")).to_have_text(
+        re.compile(r"^Takes about \d+ s at 2 steps/s with the default parameters\.$")
+    )
+    form = page.get_by_test_id("run-form-redis-lease")
+    form.locator("[name=clients]").fill("2")
+    form.locator("[name=operations]").fill("1")
+    form.locator("select[name=speed]").select_option("0")
+    form.get_by_test_id("run-redis-lease").click()
+    expect(page).to_have_url(re.compile(r"/runs/\d+/$"), timeout=SLOW)
+    expect(page.get_by_test_id("verdict")).to_have_attribute("data-verdict", "pass", timeout=SLOW)
+    expect(page.get_by_test_id("run-duration")).to_have_text(re.compile(r"^about \d+ s at 2 steps/s$"))
+
+    # A locks run sends no `msg`: its commands are what the diagrams draw. Stepping onto one shows
+    # the dot carrying it in the node diagram and marks its reply as the latest row.
+    first = page.evaluate("() => window.distlab.events.findIndex((e) => e.kind === 'cmd' && e.data.node !== e.actor)")
+    assert first >= 0
+    page.click("#pb-start")
+    page.evaluate("k => window.distlab.player.scrubTo(k)", first)
+    page.click("#step-forward")
+    seq = page.evaluate("() => window.distlab.events[window.distlab.player.k - 1].seq")
+    expect(page.locator("#nodes .dot")).to_have_attribute("data-seq", re.compile(rf"^{seq}r?$"))
+    expect(page.locator("#lamport .row--msg.is-latest")).to_have_attribute("data-seq", f"{seq}r")
+    assert page.errors == []

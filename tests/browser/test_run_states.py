@@ -1,6 +1,7 @@
 """The run page tells every state with its reason, in a real browser: a queued run its place in
 the queue and, once stopped, who stopped it (also after a reload); a fault a student pressed is
-credited to the student in the command log and in the verdict; the verdict comes with `done`."""
+credited to the student in the command log and in the verdict, which says what it cost; the verdict
+comes with `done`."""
 
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -109,4 +110,11 @@ def test_a_students_fault_is_credited_to_the_student_and_explains_the_verdict(li
     broken = page.locator("[data-invariant=all_nodes_answered]")
     expect(broken).to_have_attribute("data-held", "false")
     expect(broken.get_by_test_id("invariant-faults")).to_contain_text("alice: kill-connections mariadb")
+    # What the fault cost, in the checker's terms: the probes that went unanswered.
+    expect(page.get_by_test_id("verdict-cost")).to_have_text(
+        re.compile(
+            r"^You killed the connections on mariadb at [\d.]+ m?s; all_nodes_answered broke: "
+            r"\d+ probes? went unanswered \(mariadb answered \d of 8\)\.$"
+        )
+    )
     assert page.errors == []

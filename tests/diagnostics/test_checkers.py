@@ -34,6 +34,7 @@ def test_all_nodes_answered_fails_for_a_node_that_never_answers():
         recorder.close()
     assert check.held is False
     assert check.evidence["redis"] == "0 of 2 answered"
+    assert check.evidence["summary"] == "2 probes went unanswered (redis answered 0 of 2)"
     assert check.evidence["mariadb"] == check.evidence["zookeeper"] == "2 of 2 answered"
     assert {f["node"] for f in check.evidence["failures"]} == {"redis"}
     failed = [e["data"] for e in sink.events if e["kind"] == "cmd" and not e["data"]["ok"]]

@@ -72,6 +72,10 @@ def test_killing_the_probers_mariadb_connection_is_caught_by_the_checker():
     assert result["answered"]["mariadb"] == 2  # round 2 hit the killed connection; round 3 reconnected
     assert checks[0]["held"] is False
     assert checks[0]["evidence"]["failures"][0]["node"] == "mariadb"
+    assert checks[0]["evidence"]["summary"] == "1 probe went unanswered (mariadb answered 2 of 3)"
+    # The request that got no answer is not left in flight: the prober notes it, with the error.
+    (noted,) = [e for e in events if e["kind"] == "msg" and e["data"].get("error")]
+    assert noted["label"] == "no answer from mariadb" and noted["actor"] == noted["to"] == "prober"
 
 
 def test_stream_load_emits_every_event_and_the_checker_reads_them_back():

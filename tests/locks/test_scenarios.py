@@ -39,6 +39,7 @@ def test_lost_update_loses_increments_and_its_sections_overlap():
     assert verdict_of(list(checks.values())) == "fail"
     lost = checks["no_lost_update"]["evidence"]
     assert lost["acknowledged"] == 6 and lost["lost"] >= 2  # the first round: all read 0, all write 1
+    assert lost["summary"].startswith(f"{lost['lost']} acknowledged increments lost: the counter is {lost['final']}")
     pairs = checks["mutual_exclusion"]["evidence"]["pairs"]
     assert pairs and all(p["first"]["client"] != p["second"]["client"] for p in pairs)
     assert all(p["second"]["start_ms"] < p["first"]["end_ms"] for p in pairs)

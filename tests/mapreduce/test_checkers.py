@@ -87,6 +87,9 @@ def test_a_wrong_value_in_the_output_in_redis_fails_the_output_check(mapreduce_w
     assert check["held"] is False
     (difference,) = check["evidence"]["rounds"][0]["first_differences"]
     assert difference["key"] == wrong_value.key and difference["output"] == difference["reference"] + 1
+    assert check["evidence"]["summary"].startswith(
+        f"the output differs from the reference in 1 of 1 round; first, key {wrong_value.key!r}"
+    )
 
 
 def test_a_reducer_that_counted_a_map_output_twice_fails_both_checks(mapreduce_workers):
@@ -114,3 +117,4 @@ def test_a_lost_commit_key_fails_the_task_check(mapreduce_workers):
     counted = run_with(drop_commit)["each_task_counted_once"]
     assert counted["held"] is False
     assert "m1 has no committed attempt" in counted["evidence"]["rounds"][0]["problems"]
+    assert "m1 has no committed attempt" in counted["evidence"]["summary"]

@@ -74,6 +74,23 @@ def test_a_failing_api_view_answers_a_json_500_and_a_failing_page_an_html_one(st
     assert response["Content-Type"].startswith("text/html")
 
 
+@pytest.mark.urls(__name__)
+def test_with_debug_on_a_failing_api_view_still_answers_json_and_a_failing_page_the_debug_page(
+    student_user, settings, caplog
+):
+    settings.DEBUG = True
+    client = logged_in(student_user)
+    response = client.get("/api/bug/")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "the server failed on this request; the error is logged"}
+    assert "a bug in a view" in caplog.text  # the traceback is still logged
+    response = client.get("/bug/")
+    assert response.status_code == 500
+    assert response["Content-Type"].startswith("text/html")
+    # A missing run under /api/ is still a 404, not a 500.
+    assert client.get("/api/runs/999999999/").status_code == 404
+
+
 def test_a_body_over_the_size_limit_is_refused_in_json(student_user, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
     body = '{"lab": "diagnostics", "scenario": "ping", "params": {"rounds": "' + "9" * 20_000 + '"}}'

@@ -194,3 +194,40 @@ def test_clients_in_threads_pass_a_paced_runs_step_boundaries_one_at_a_time():
     assert errors == []
     assert ctx.steps == 100
     assert ctx.active_clock >= 0
+
+
+def test_each_step_press_shows_the_step_it_let_through_when_clients_wait_at_boundaries_together():
+    import itertools
+    import threading
+    import time
+
+    class PressingStep(ScriptedControl):
+        """Pauses the run, then presses Step each time it stops, noting the events recorded so far."""
+
+        def __init__(self):
+            super().__init__([{"action": "pause"}])
+            self.seen = []
+
+        def wait(self, timeout):
+            self.seen.append(ctx._recorder.seq)
+            return {"action": "step"}
+
+    control = PressingStep()
+    ctx, _, _ = make_ctx(control)
+    ready = threading.Barrier(2)
+
+    def client(name):
+        ready.wait()
+        for i in range(3):
+            ctx.step()
+            time.sleep(0.05)  # the client's work past the boundary takes a moment before it shows
+            ctx.emit("log", actor=name, label=f"{name} did step {i}")
+
+    threads = [threading.Thread(target=client, args=(name,)) for name in ("c1", "c2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    shown = [b - a for a, b in itertools.pairwise(control.seen)]
+    assert len(shown) >= 4
+    assert 0 not in shown, shown

@@ -96,3 +96,26 @@ def test_every_numbered_fault_counts_by_a_parameter_its_scenario_has():
             names = {p.name for p in sc.params}
             for f in sc.faults:
                 assert f.numbered is None or f.numbered[1] in names, (lab.name, sc.name, f.kind)
+
+
+def test_a_duration_is_told_at_the_page_pace_for_the_defaults_or_the_runs_own_parameters():
+    fixed = Scenario(name="f", title="F", summary="", engine=lambda ctx: None, duration_s=19.6)
+    assert fixed.duration() == 20
+    assert fixed.duration_text() == "about 20 s at 2 steps/s"
+    scaled = scenario()
+    scaled.duration_s = lambda p: 1.5 * p["rounds"]
+    assert scaled.duration() == 8  # the default 5 rounds
+    assert scaled.duration({"rounds": 10}) == 15
+    assert scaled.describe()["duration"] == "about 8 s at 2 steps/s"
+    # A run recorded with parameters the scenario no longer has gets no figure rather than an error.
+    assert scaled.duration_text({"turns": 3}) == ""
+    assert Scenario(name="u", title="U", summary="", engine=lambda ctx: None).duration_text() == ""
+    slow = Scenario(name="l", title="L", summary="", engine=lambda ctx: None, duration_s=150)
+    assert slow.duration_text() == "about 2 min at 2 steps/s"
+
+
+def test_a_lab_that_tells_one_scenarios_duration_tells_them_all():
+    for lab in LABS.values():
+        told = {sc.name: sc.duration() for sc in lab.scenarios.values()}
+        if any(s is not None for s in told.values()):
+            assert None not in told.values(), (lab.name, told)

@@ -101,6 +101,7 @@ def test_atomicity_catches_a_transfer_committed_on_one_participant_only(bank):
         {"gtrid": first.gtrid, "branches": {source: "committed", target: "rolled back"}}
     ]
     assert check.evidence["committed"] == 1
+    assert check.evidence["summary"] == "1 transfer committed on some participants only"
 
 
 def test_atomicity_catches_a_committed_branch_of_a_transfer_never_planned(bank):
@@ -121,6 +122,7 @@ def test_conservation_catches_money_created_on_one_participant(bank):
     expected = params["balance"] * params["accounts"] * 2
     assert check.held is False
     assert (check.evidence["expected"], check.evidence["found"]) == (expected, expected + first.amount)
+    assert check.evidence["summary"] == f"the balances sum to {expected + first.amount}, not the {expected} opened"
 
 
 def test_conservation_catches_a_balance_changed_outside_any_transfer(bank):
@@ -141,6 +143,7 @@ def test_nothing_in_doubt_catches_a_prepared_branch_left_behind(bank):
     check = checkers.nothing_in_doubt(bank.ctx, ALL_WELL)
     assert check.held is False
     assert check.evidence["in_doubt"] == {source: [f"'{first.gtrid}','{source}'"]}
+    assert check.evidence["summary"] == f"1 branch left in doubt on {source}"
 
 
 def test_durability_catches_an_acknowledged_transfer_missing_from_the_data(bank):
@@ -151,7 +154,11 @@ def test_durability_catches_an_acknowledged_transfer_missing_from_the_data(bank)
     acknowledge(bank, lost)
     check = checkers.durability(bank.ctx, ALL_WELL)
     assert check.held is False
-    assert check.evidence == {"acknowledged": 2, "lost": [{"gtrid": lost.gtrid, "missing_on": [lost.target[0]]}]}
+    assert check.evidence == {
+        "summary": "1 of 2 acknowledged transfers missing from the data",
+        "acknowledged": 2,
+        "lost": [{"gtrid": lost.gtrid, "missing_on": [lost.target[0]]}],
+    }
 
 
 def test_a_checker_says_unknown_when_the_run_ended_before_its_transfers(bank):

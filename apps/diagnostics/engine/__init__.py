@@ -87,15 +87,25 @@ def ping(ctx: Context) -> dict:
             try:
                 reply, ms = probe(ctx, node, command, send)
             except Exception as exc:  # noqa: BLE001 - any failure is this node not answering
+                error = describe_error(exc)
+                # No reply came: the prober notes that on its own line, so the request does not
+                # seem to be still on its way.
+                ctx.emit(
+                    "msg",
+                    actor=ACTOR,
+                    to=ACTOR,
+                    label=f"no answer from {node}",
+                    data={"about": request["seq"], "error": error},
+                )
                 ctx.emit("state", actor=node, label=f"{node} did not answer", data={"state": "unreachable"})
-                ctx.history.fail(op, node, error=describe_error(exc))
+                ctx.history.fail(op, node, error=error)
             else:
                 ctx.emit("msg", actor=node, to=ACTOR, label=reply, data={"reply_to": request["seq"], "ms": ms})
                 ctx.emit(
                     "metric",
                     actor=ACTOR,
                     label="latency_ms",
-                    data={"name": "latency_ms", "series": node, "x": r, "y": ms},
+                    data={"name": "latency_ms", "series": node, "x": r, "y": ms, "x_label": "round"},
                 )
                 ctx.emit(
                     "state", actor=node, label=f"{node} answered in {ms:.2f} ms", data={"state": "up", "last_ms": ms}

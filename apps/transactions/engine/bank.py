@@ -155,7 +155,14 @@ def client_locks_account(ctx: Context, participant: Participant, account: int) -
         "metric",
         actor=client,
         label="blocked_ms",
-        data={"name": "blocked_ms", "series": participant.name, "x": account, "y": blocked},
+        data={
+            "name": "blocked_ms",
+            "series": participant.name,
+            "x": account,
+            "y": blocked,
+            "x_label": "account",
+            "y_label": "time blocked (ms)",
+        },
     )
     if error:
         ctx.emit(

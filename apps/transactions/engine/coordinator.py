@@ -377,7 +377,14 @@ class Coordinator:
             "metric",
             actor=COORDINATOR,
             label=name,
-            data={"name": "phase_ms", "series": name.removesuffix("_ms"), "x": transfer.n, "y": round(ms, 3)},
+            data={
+                "name": "phase_ms",
+                "series": name.removesuffix("_ms"),
+                "x": transfer.n,
+                "y": round(ms, 3),
+                "x_label": "transfer",
+                "y_label": "phase time (ms)",
+            },
         )
 
 

@@ -151,7 +151,8 @@ export class Charts {
     const allY = metric.seriesOrder.flatMap((s) => metric.series[s].y);
     const layout = {
       ...LAYOUT,
-      showlegend: metric.seriesOrder.length > 1,
+      // One line is named too when it is not the metric itself ("work" of phase_ms).
+      showlegend: metric.seriesOrder.length > 1 || metric.seriesOrder[0] !== name,
       xaxis: axisFor(allX, { title: metric.xLabel || declared.x || (seconds ? "run time (s)" : "sample") }),
       yaxis: axisFor(allY, { title, fromZero: true }),
     };

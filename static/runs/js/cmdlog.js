@@ -68,11 +68,18 @@ export class CommandLog {
     if (r.kind === "fault") outcome = html("td", { className: "cmdlog__fault" }, `⚡ fault ${r.result || ""}`);
     else if (r.kind === "log") outcome = html("td", { className: "muted" }, "log");
     else if (failed) outcome = html("td", { className: "cmdlog__error" }, truncate(r.error || "failed", 200));
-    else outcome = html("td", {}, truncate(r.result ?? "", 120));
-    if ((r.error || r.result) && String(r.error || r.result).length > 120) outcome.title = String(r.error || r.result);
+    else outcome = html("td", { className: "cmdlog__result" }, truncate(shown(r.result), 120));
+    const full = r.error || shown(r.result);
+    if (full.length > 120) outcome.title = full;
     tr.append(outcome);
     tr.append(html("td", { className: "num" }, r.ms == null ? "" : Number(r.ms).toFixed(r.ms < 10 ? 2 : 1)));
     tr.append(html("td", { className: "num muted" }, `#${r.seq}`));
     return tr;
   }
+}
+
+/** A command's result as text: strings as they are, anything else as JSON ([null, -2], not ",-2"). */
+function shown(result) {
+  if (result == null) return "";
+  return typeof result === "string" ? result : JSON.stringify(result);
 }

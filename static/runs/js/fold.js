@@ -124,6 +124,7 @@ const appliers = {
       label: e.label || "",
       replyTo: e.data.reply_to ?? null,
       replySeq: null,
+      failed: e.data.error != null, // a message that tells a failure (no answer, an error) is drawn red
     };
     // A reply joins its request, so the diagram can draw the pair as one round trip.
     const request = row.replyTo != null ? state.messages[row.replyTo] : null;
@@ -169,7 +170,10 @@ const appliers = {
 
   fault(state, e) {
     const target = e.to || "";
-    const row = { type: "fault", seq: e.seq, t: e.t, actor: e.actor, target, label: e.label || "", data: e.data };
+    // A fault a user pressed names them (data.by); one with no `by` is the scenario's own, whatever
+    // default actor its recorder gave it.
+    const who = e.data.by || "scenario";
+    const row = { type: "fault", seq: e.seq, t: e.t, actor: who, target, label: e.label || "", data: e.data };
     state.timeline.push(row);
     state.rev.timeline++;
     if (target && state.nodes[target]) {
@@ -180,7 +184,7 @@ const appliers = {
       kind: "fault",
       seq: e.seq,
       t: e.t,
-      actor: e.actor,
+      actor: who,
       to: target,
       command: e.label || `fault ${e.data.kind || ""}`,
       result: e.data.healed ? "healed" : "injected",
@@ -286,6 +290,11 @@ function cmdRows(e, node) {
     { type: "msg", seq: e.seq, t: started, from: e.actor, to: node, label: command, replyTo: null, replySeq, cmd: true, pair },
     { type: "msg", seq: replySeq, t: e.t, from: node, to: e.actor, label: reply, replyTo: e.seq, replySeq: null, cmd: true, failed, pair },
   ];
+}
+
+/** Whether the space-time diagram draws command event `e` as a request and its reply. */
+export function drawsCommand(state, e) {
+  return !state.msgPairs[pairKey(e.actor, e.data?.node || e.to)];
 }
 
 function pairKey(from, to) {

@@ -197,22 +197,36 @@ export class NodeDiagram {
     }
   }
 
-  /** Carries `msg` (a timeline row) from its sender to its receiver over `duration` ms. */
-  animate(msg, duration) {
+  /**
+   * Carries a dot along `trip` (timeline rows, one after another: a message, or a command's request
+   * and its reply) over `duration` ms, pulsing each receiver as the dot reaches it.
+   */
+  animate(trip, duration) {
     this.stopAnimations();
-    const path = this.path(msg.from, msg.to);
-    if (!path || duration < 60) return;
-    const { x1, y1 } = path;
-    const group = svg("g", { class: `dot${msg.replyTo != null ? " is-reply" : ""}` });
+    const legs = [].concat(trip).map((msg) => ({ msg, path: this.path(msg.from, msg.to) })).filter((leg) => leg.path);
+    if (!legs.length || duration < 60) return;
+    const group = svg("g", { class: "dot" });
+    const { x1, y1 } = legs[0].path;
     const dot = svg("circle", { r: 8, cx: x1, cy: y1, class: "dot__ball" });
-    const label = svg("text", { x: x1, y: y1 - 14, "text-anchor": "middle", class: "dot__label halo" }, truncate(msg.label, 36));
+    const label = svg("text", { x: x1, y: y1 - 14, "text-anchor": "middle", class: "dot__label halo" });
     group.append(dot, label);
     this.dots.append(group);
     this.root.classList.add("is-animating");
+    let current = -1;
     const started = performance.now();
     const frame = (now) => {
-      const p = Math.min(1, (now - started) / duration);
-      const [x, y] = path.at(easeInOut(p));
+      // A frame's time may be a little before `started` (it is when the frame began).
+      const p = Math.max(0, Math.min(1, (now - started) / duration));
+      const index = Math.min(legs.length - 1, Math.floor(p * legs.length));
+      if (index !== current) {
+        if (current >= 0) this.pulse(legs[current].msg.to);
+        current = index;
+        const { msg } = legs[index];
+        group.setAttribute("class", `dot${msg.replyTo != null ? " is-reply" : ""}`);
+        group.dataset.seq = String(msg.seq);
+        label.textContent = truncate(msg.label, 36);
+      }
+      const [x, y] = legs[index].path.at(easeInOut(p * legs.length - index));
       dot.setAttribute("cx", x);
       dot.setAttribute("cy", y);
       label.setAttribute("x", x);
@@ -221,7 +235,7 @@ export class NodeDiagram {
         this.animation.raf = requestAnimationFrame(frame);
       } else {
         this.stopAnimations();
-        this.pulse(msg.to);
+        this.pulse(legs[index].msg.to);
       }
     };
     this.animation = { group, raf: requestAnimationFrame(frame) };

@@ -6,10 +6,11 @@
 // is long. The run's end is shown the moment it arrives, so the verdict comes with the `done`
 // status. Scrubbed, k is where the viewer put it; Play replays from there at the playback rate.
 
-import { apply, emptyState, fold } from "./fold.js";
+import { apply, drawsCommand, emptyState, fold } from "./fold.js";
 
 // Milliseconds each kind of event is given at 1× playback.
 const PACE = { msg: 480, fault: 700, cmd: 140, phase: 250, check: 250, end: 300, node: 100, state: 50 };
+const PACE_DRAWN_CMD = 360; // a command drawn as a message: its request and its reply
 const PACE_OTHER = 15;
 const MAX_LAG_MS = 3000; // the live view may trail the run by this much of pacing before it hurries
 const MIN_LAG_MS = 250; // ...or, when batches come faster, by about the time between two batches
@@ -17,14 +18,21 @@ const MAX_SQUEEZE = 2.5; // it hurries up to this much, then skips ahead without
 const JUMP_EVENTS = 400; // and when this many events behind, it jumps to the present
 const MIN_ANIMATION_MS = 90;
 
-export function pace(event) {
+export function pace(event, state = null) {
+  if (event.kind === "cmd" && state && drawsCommand(state, event)) return PACE_DRAWN_CMD;
   return PACE[event.kind] ?? PACE_OTHER;
+}
+
+/** The space-time rows `event` just added: a message, or a command's request and reply (fold.js). */
+export function drawnBy(state, event) {
+  if (event.kind !== "msg" && event.kind !== "cmd") return [];
+  return state.timeline.slice(-2).filter((row) => row.type === "msg" && String(row.seq).replace(/r$/, "") === String(event.seq));
 }
 
 export class Player {
   /**
    * @param events  the run's events, by seq (events[i].seq === i + 1); the caller appends to it
-   * @param hooks   render(state, {rebuild}), animate(msgRow, ms), changed(player), finished() -> bool
+   * @param hooks   render(state, {rebuild}), animate([msgRow, ...], ms), changed(player), finished() -> bool
    */
   constructor(events, hooks) {
     this.events = events;
@@ -108,7 +116,8 @@ export class Player {
     apply(this.state, event);
     this.k++;
     this.hooks.render(this.state, { rebuild: false });
-    if (event.kind === "msg" && ms >= MIN_ANIMATION_MS) this.hooks.animate(this.state.lastMsg, ms * 0.92);
+    const drawn = drawnBy(this.state, event);
+    if (drawn.length && ms >= MIN_ANIMATION_MS) this.hooks.animate(drawn, ms * 0.92);
     return ms;
   }
 
@@ -134,17 +143,17 @@ export class Player {
       // A batch is hurried to fit in about the time until the next one, so it is seen whole.
       const lag = Math.min(MAX_LAG_MS, Math.max(MIN_LAG_MS, this.batchGap ?? MAX_LAG_MS));
       let pending = 0;
-      for (let i = this.k; i < this.n; i++) pending += pace(this.events[i]) / this.rate;
+      for (let i = this.k; i < this.n; i++) pending += pace(this.events[i], this.state) / this.rate;
       if (pending > lag * MAX_SQUEEZE) {
         // Too far behind to hurry: show the oldest of the backlog at once, animate the rest.
         let target = this.k;
-        while (target < this.n && pending > lag) pending -= pace(this.events[target++]) / this.rate;
+        while (target < this.n && pending > lag) pending -= pace(this.events[target++], this.state) / this.rate;
         this.seek(target);
         if (this.k >= this.n) return this.hooks.changed(this);
       }
       squeeze = Math.min(MAX_SQUEEZE, Math.max(1, pending / lag));
     }
-    const ms = this.advance(pace(this.events[this.k]) / this.rate / squeeze);
+    const ms = this.advance(pace(this.events[this.k], this.state) / this.rate / squeeze);
     this.hooks.changed(this);
     this.schedule(ms);
   }
@@ -162,7 +171,7 @@ export class Player {
     this.live = false;
     this.playing = false;
     this.halt();
-    if (delta === 1 && this.k < this.n) this.advance(pace(this.events[this.k]) / this.rate);
+    if (delta === 1 && this.k < this.n) this.advance(pace(this.events[this.k], this.state) / this.rate);
     else this.seek(this.k + delta);
     this.hooks.changed(this);
   }

@@ -32,9 +32,11 @@ const verdict = new VerdictPanel({
   verdict: $("verdict"),
   expected: $("verdict-expected"),
   reason: $("failure-reason"),
+  cost: $("verdict-cost"),
   faults: $("verdict-faults"),
   list: $("invariants"),
   invariants: page.invariants,
+  viewer: page.viewer,
 });
 
 function hasEnd() {
@@ -57,8 +59,8 @@ function render(state, { rebuild }) {
 
 const player = new Player(events, {
   render,
-  animate(row, ms) {
-    if (row) nodes.animate(row, ms);
+  animate(rows, ms) {
+    if (rows) nodes.animate(rows, ms);
     else nodes.stopAnimations();
   },
   changed: updatePlayback,

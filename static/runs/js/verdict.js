@@ -2,13 +2,29 @@
 // each invariant with whether it held and the evidence the checker gave, and the faults injected
 // during the run (who, what, when), since a verdict that differs from the expected one is most
 // often explained by them. A run that ended without an `end` event (stopped while queued) is told
-// from its status frame, whose reason the server keeps.
+// from its status frame, whose reason the server keeps. When a user's fault came before a broken
+// invariant, the panel says what it cost in the checker's terms: "You killed db1 at 12.90 s;
+// all_nodes_answered broke: 7 probes went unanswered", from the evidence's `summary` (or its counts).
 
-import { formatT } from "./fold.js";
+import { formatT, truncate } from "./fold.js";
 import { html } from "./svg.js";
 
 const HELD = { true: ["held", "pass"], false: ["broken", "fail"], null: ["unknown", "unknown"] };
 const FINISHED = ["done", "failed", "cancelled"];
+// What a fault of each kind did to its target, as a sentence says it; other kinds are "injected".
+const DID = {
+  kill: "killed",
+  restart: "restarted",
+  pause: "paused",
+  resume: "resumed",
+  partition: "cut off",
+  heal: "healed",
+  latency: "slowed down",
+  crash: "crashed",
+  expire: "expired the session of",
+  "kill-connections": "killed the connections on",
+  "expire-session": "expired the session on",
+};
 
 /** The faults of the view so far: [{seq, t, who, what, byUser}], oldest first. */
 export function faultsOf(state) {
@@ -17,8 +33,10 @@ export function faultsOf(state) {
     .map((row) => ({
       seq: row.seq,
       t: row.t,
-      who: row.data?.by || row.actor || "the scenario",
+      who: row.data?.by || "the scenario",
       byUser: Boolean(row.data?.by),
+      kind: row.data?.kind || "",
+      target: row.target || "",
       what: row.label || `${row.data?.kind || "fault"} ${row.target || ""}`.trim(),
     }));
 }
@@ -26,6 +44,40 @@ export function faultsOf(state) {
 /** "student: kill w1 at 3.20 s" */
 export function describeFault(fault) {
   return `${fault.who}: ${fault.what} at ${formatT(fault.t)}`;
+}
+
+/** "you killed db1 at 12.90 s" (`viewer`: the user looking, who is "you"). */
+export function faultDeed(fault, viewer) {
+  const who = viewer && fault.who === viewer ? "you" : fault.who;
+  const did = DID[fault.kind] && fault.target ? `${DID[fault.kind]} ${fault.target}` : `injected ${fault.what}`;
+  return `${who} ${did} at ${formatT(fault.t)}`;
+}
+
+/** An invariant's evidence in a line: the checker's `summary`, else the counts it holds. */
+export function evidenceSummary(evidence) {
+  if (evidence == null) return "";
+  if (typeof evidence !== "object") return truncate(String(evidence), 160);
+  if (typeof evidence.summary === "string") return evidence.summary;
+  const counts = [];
+  for (const [key, value] of Object.entries(evidence)) {
+    const what = key.replace(/_/g, " ");
+    if (Array.isArray(value) && value.length) counts.push(`${what}: ${value.length}`);
+    else if (typeof value === "number") counts.push(`${what}: ${value.toLocaleString("en")}`);
+  }
+  return counts.slice(0, 4).join(", ");
+}
+
+/** What the users' faults cost, or "" when no user's fault came before a broken invariant. */
+export function faultCost(state, faults, viewer) {
+  const injected = faults.filter((f) => f.byUser);
+  const broken = state.checkOrder.map((name) => state.checks[name]).filter((c) => c && c.held === false);
+  if (!state.end || !injected.length || !broken.length) return "";
+  const deeds = injected.map((f) => faultDeed(f, viewer)).join(", then ");
+  const costs = broken.map((c) => {
+    const summary = evidenceSummary(c.evidence);
+    return summary ? `${c.name} broke: ${summary}` : `${c.name} broke`;
+  });
+  return `${deeds.charAt(0).toUpperCase()}${deeds.slice(1)}; ${costs.join("; ")}.`;
 }
 
 /** What a queued run waits for, from its status frame's `queue`. */
@@ -38,8 +90,10 @@ export function queueText(queue) {
 }
 
 export class VerdictPanel {
-  constructor({ verdict, expected, reason, faults, list, invariants }) {
+  constructor({ verdict, expected, reason, cost, faults, list, invariants, viewer }) {
     this.verdictEl = verdict;
+    this.costEl = cost;
+    this.viewer = viewer || "";
     this.expectedEl = expected;
     this.reasonEl = reason;
     this.faultsEl = faults;
@@ -66,6 +120,7 @@ export class VerdictPanel {
     this.key = key;
     const faults = faultsOf(state);
     this.renderVerdict(state, faults);
+    this.renderCost(state, faults);
     this.renderFaults(faults);
     this.renderInvariants(state, faults);
   }
@@ -109,12 +164,22 @@ export class VerdictPanel {
       v.className = "verdict verdict--pending";
       v.textContent = state.checkOrder.length ? "checking…" : "no verdict yet";
       const queued = this.atPresent && this.run.status === "queued";
+      const past = !this.atPresent && FINISHED.includes(this.run.status);
       this.expectedEl.textContent = queued
         ? `${queueText(this.run.queue)}. The checker judges the run when it ends.`
-        : "The checker judges the run when it ends.";
+        : past
+          ? "You are viewing the run before its end; the checker's verdict comes with the end (▶| goes there)."
+          : "The checker judges the run when it ends.";
       this.reasonEl.textContent = "";
       this.reasonEl.hidden = true;
     }
+  }
+
+  renderCost(state, faults) {
+    if (!this.costEl) return;
+    const text = faultCost(state, faults, this.viewer);
+    this.costEl.textContent = text;
+    this.costEl.hidden = !text;
   }
 
   renderFaults(faults) {
@@ -122,7 +187,7 @@ export class VerdictPanel {
     this.faultsEl.replaceChildren();
     this.faultsEl.hidden = faults.length === 0;
     if (!faults.length) return;
-    this.faultsEl.append(html("h3", { className: "small" }, "Faults injected during the run"));
+    this.faultsEl.append(html("h3", { className: "small" }, "Faults during the run"));
     const list = html("ul", { className: "invariants-list" });
     for (const fault of faults) {
       list.append(html("li", { dataset: { seq: fault.seq, who: fault.who }, "data-testid": "verdict-fault" }, describeFault(fault)));
@@ -149,6 +214,9 @@ export class VerdictPanel {
       li.append(head);
       const description = check?.description || declared?.description;
       if (description) li.append(html("p", { className: "invariant__description" }, description));
+      // What the checker found, in a line, before the evidence it comes from.
+      const found = check && check.held !== null ? evidenceSummary(check.evidence) : "";
+      if (found) li.append(html("p", { className: "invariant__summary", "data-testid": "invariant-summary" }, `Found: ${found}.`));
       if (check?.held === false && faults.length) {
         // The checker runs after the protocol, so every fault of the run came before this verdict.
         const text = `Broken after ${faults.map(describeFault).join("; ")}.`;
