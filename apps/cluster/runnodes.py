@@ -42,6 +42,10 @@ class DedicatedNodes(RunClients):
         self._mysql.append(conn)
         return conn
 
+    def redis_address(self, node=None):
+        """A Redis node's URL (the first one by default), through its proxy."""
+        return self.cluster.node(node or self.roles["redis"]).url
+
     def redis(self, node=None):
         name = node or self.roles["redis"]
         if name not in self._redis:

@@ -101,6 +101,10 @@ class SharedNodes(RunClients):
         return conn
 
     # Redis -----------------------------------------------------------------------------------
+    def redis_address(self, node=None):
+        """The shared Redis's URL, for a client of one's own (a checker's new connection)."""
+        return self.redis_url
+
     def redis(self):
         if "redis" not in self._redis:
             self._redis["redis"] = redis.Redis.from_url(

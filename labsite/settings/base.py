@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "apps.locks",
     "apps.mapreduce",
     "apps.sync",
+    "apps.cache",
     "apps.dashboard",
 ]
 
@@ -42,6 +43,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "labsite.middleware.ApiErrorsAsJson",
 ]
 
 ROOT_URLCONF = "labsite.urls"

@@ -1,0 +1,24 @@
+"""Seeded Zipf-distributed keys and a read/write mix. Plain Python."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+
+
+class Zipf:
+    """Key ranks drawn with probability ∝ 1 / rank**s (s = 0 is uniform), by a seeded generator."""
+
+    def __init__(self, keys: list[str], s: float, rng: random.Random):
+        self.keys, self.rng = keys, rng
+        weights = [1.0 / (rank**s) for rank in range(1, len(keys) + 1)]
+        self.cumulative = list(itertools.accumulate(weights))
+
+    def draw(self) -> str:
+        x = self.rng.random() * self.cumulative[-1]
+        return self.keys[min(bisect.bisect_left(self.cumulative, x), len(self.keys) - 1)]
+
+
+def mix(rng: random.Random, read_ratio: float) -> str:
+    return "read" if rng.random() < read_ratio else "write"

@@ -1,0 +1,1 @@
+// The cache lab's run-page panels.
