@@ -1,7 +1,7 @@
 """Real faults on one node of a cluster: signals to its server process, and orders to its TCP proxy
-(partition, latency, drop). Each fault is a function of (lifecycle, cluster, node, **options) that
-changes the node and returns what it did; apply() runs one under the cluster's lock, saves the
-cluster and reports the events. Plain Python."""
+(partition, latency, drop, lose-reply). Each fault is a function of (lifecycle, cluster, node,
+**options) that changes the node and returns what it did; apply() runs one under the cluster's
+lock, saves the cluster and reports the events. Plain Python."""
 
 import signal
 import time
@@ -110,6 +110,14 @@ def drop(life: Lifecycle, cluster: Cluster, node: Node) -> dict:
     return {"dropped": answer["dropped"]}
 
 
+def lose_reply(life: Lifecycle, cluster: Cluster, node: Node) -> dict:
+    """The next request through the node's proxy reaches the server, but its answer does not come
+    back: the connection is cut once the server has answered (a COMMIT done, its OK lost)."""
+    require_state(node, "up", doing="lose a reply from")
+    answer = control(node, {"op": "lose-reply"})
+    return {"armed": answer["lose_reply"]}
+
+
 def kill_connections(life: Lifecycle, cluster: Cluster, node: Node) -> dict:
     require_state(node, "up", doing="kill the connections of")
     try:
@@ -138,10 +146,14 @@ FAULTS: dict[str, Callable[..., dict]] = {
     "heal": heal,
     "latency": latency,
     "drop": drop,
+    "lose-reply": lose_reply,
     "kill-connections": kill_connections,
     "expire-session": expire,
 }
 ACTIONS = tuple(FAULTS)
+# What a person can ask for by its name alone (a button, `lab cluster fault NAME NODE ACTION`):
+# latency takes its milliseconds, and a session to expire is a client's own.
+NAMED = tuple(a for a in ACTIONS if a not in ("latency", "expire-session"))
 
 
 def apply(

@@ -14,12 +14,17 @@ cluster was taken down), so a proxy can never outlive its cluster for long.
 Control: the control port (loopback) takes one JSON object per line and answers one JSON line,
 after the change is in effect:
 
-    {"op": "status"}                    -> {"ok": true, "partitioned": false, "latency_ms": 0, "connections": 2}
+    {"op": "status"}                    -> {"ok": true, "partitioned": false, "latency_ms": 0, "connections": 2,
+                                            "lose_reply": 0}
     {"op": "set", "partitioned": true}  partition: new connections are accepted, but nothing is relayed
                                         either way (bytes wait, as in a network that drops packets and
                                         TCP retransmits them) until {"op": "set", "partitioned": false}
     {"op": "set", "latency_ms": 200}    every chunk waits 200 ms before it is relayed, in both directions
     {"op": "drop"}                      closes every current connection (client and upstream side)
+    {"op": "lose-reply"}                the next request a client sends is relayed to the server, and
+                                        when the server answers, that connection is cut instead (both
+                                        sides): the server did the work, the client sees a lost
+                                        connection. One request per order; "status" counts those armed.
 
 A control port rather than a polled file: the caller gets an answer once the fault is in effect,
 and "drop" is an action, not a mode. The supervisor records the mode in cluster.json and passes it
@@ -46,6 +51,8 @@ class Connection:
         self.client = client
         self.upstream = None
         self.gone = asyncio.Event()
+        # Set when this connection's request took an armed lose-reply: its answer is never relayed.
+        self.losing_reply = False
 
     @property
     def closed(self):
@@ -67,6 +74,7 @@ class Proxy:
         self.upstream_port = upstream_port
         self.latency_ms = int(latency_ms)
         self.connections = set()
+        self.lose_replies = 0  # requests whose answers are to be lost (armed by "lose-reply")
         # Set while traffic flows; cleared by a partition. Every relay waits on it before it reads and
         # again before it writes, so a chunk already read when the partition begins is held too.
         self.flowing = asyncio.Event()
@@ -104,17 +112,28 @@ class Proxy:
             if conn.closed:  # dropped while connecting
                 up_writer.transport.abort()
                 return
-            await asyncio.gather(self.relay(reader, up_writer, conn), self.relay(up_reader, writer, conn))
+            await asyncio.gather(
+                self.relay(reader, up_writer, conn, request=True), self.relay(up_reader, writer, conn, request=False)
+            )
         finally:
             self.connections.discard(conn)
             if not conn.closed:
                 conn.close()
 
-    async def relay(self, reader, writer, conn):
+    async def relay(self, reader, writer, conn, *, request):
+        """Relays one direction of a connection: the client's requests, or the server's answers."""
         try:
             while await self.wait_flowing(conn):
                 data = await reader.read(CHUNK)
                 if not data:
+                    break
+                if request and self.lose_replies and not conn.losing_reply:
+                    self.lose_replies -= 1
+                    conn.losing_reply = True
+                elif not request and conn.losing_reply:
+                    # The server has answered, so it did what was asked (a COMMIT is durable before
+                    # its OK is sent); cutting the connection now is a reply lost on the way back.
+                    conn.close(abort=True)
                     break
                 if self.latency_ms:
                     await asyncio.sleep(self.latency_ms / 1000.0)
@@ -142,6 +161,7 @@ class Proxy:
             "partitioned": self.partitioned,
             "latency_ms": self.latency_ms,
             "connections": len(self.connections),
+            "lose_reply": self.lose_replies,
         }
 
     async def serve_control(self, reader, writer):
@@ -176,7 +196,10 @@ class Proxy:
             return self.status()
         if op == "drop":
             return {**self.status(), "dropped": self.drop()}
-        return {"ok": False, "error": f"unknown op {op!r} (status, set, drop)"}
+        if op == "lose-reply":
+            self.lose_replies += 1
+            return self.status()
+        return {"ok": False, "error": f"unknown op {op!r} (status, set, drop, lose-reply)"}
 
 
 def write_ready(path, info):

@@ -11,10 +11,11 @@ from apps.runs import control
 from apps.runs.models import Run
 
 from .conf import supervisor
+from .faults import NAMED
 from .supervisor import ClusterError
 
 # The faults offered as buttons, with the options each takes from the page.
-BUTTONS = ("kill", "stop", "restart", "pause", "resume", "partition", "heal", "drop", "kill-connections")
+BUTTONS = NAMED
 RUN_CLUSTER = re.compile(r"^run(\d+)$")
 
 

@@ -47,3 +47,10 @@ BINLOG_OPTIONS = [
     "--sync-binlog=1",
 ]
 TWO_SERVERS = {"mariadb": 2, "options": BINLOG_OPTIONS}
+
+
+def paced(full_speed_s: float, catch_up: int = 1):
+    """How long a run takes at the page's 2 steps/s: its time at full speed with the default
+    parameters (measured), plus half a second at each step boundary — one after the start, one a
+    step, one a catch-up pass (20 for a syncer that never catches up)."""
+    return lambda p: full_speed_s + (p["steps"] + 1 + catch_up) / 2

@@ -1,20 +1,45 @@
 """Scenarios on the shared MariaDB (A and B are two databases of the run): no binlog is read and no
 server is stopped."""
 
-from apps.runs.registry import Scenario
+import random
+
+from apps.runs.registry import Fault, Scenario
 
 from . import common
+from .engine.checksum import ChecksumRepair, Drift, DriftThenRepair
 from .engine.driver import run_sync
 from .engine.naive import NaiveLoop
+from .engine.poll import WatermarkPoller
 
 
 def naive_latest(ctx):
     return run_sync(ctx, NaiveLoop)
 
 
+def incremental_timestamp(ctx):
+    return run_sync(ctx, WatermarkPoller)
+
+
+def drift_passes(steps: int) -> set[int]:
+    """The passes before which B drifts: a third and two thirds of the way through the workload."""
+    return {max(1, steps // 3), max(1, (2 * steps) // 3)}
+
+
+def checksum_repair(ctx):
+    def make(ctx, pair, workload):
+        # A seed of its own, so the drift does not shift the workload's choices.
+        drift = Drift(ctx, pair, random.Random(f"drift-{ctx.seed}"))
+        ctx.on_fault("drift", drift.on_fault)
+        repairer = ChecksumRepair(ctx, pair, workload, chunk=ctx.params["chunk"])
+        return DriftThenRepair(repairer, drift, drift_passes(ctx.params["steps"]))
+
+    return run_sync(ctx, make)
+
+
 SCENARIOS = (
     Scenario(
         name="naive-latest",
+        duration_s=common.paced(7, catch_up=20),
         title="The naive loop: copy the newest row",
         summary=(
             "The loop as people first write it: read A's newest row (`ORDER BY id DESC LIMIT 1`), "
@@ -26,5 +51,37 @@ SCENARIOS = (
         params=common.params(),
         invariants=common.INVARIANTS,
         expected="fail",
+    ),
+    Scenario(
+        name="incremental-timestamp",
+        duration_s=common.paced(6, catch_up=20),
+        title="Polling on an updated_at watermark",
+        summary=(
+            "Every pass reads `WHERE updated_at > watermark ORDER BY updated_at, id`, upserts what it "
+            "read into B and moves the watermark to the newest timestamp seen. A delete leaves no row "
+            "to read, and the long transaction, stamped with the time it began, commits after the "
+            "watermark has passed that time: its writes are never read. The checker lists the lost "
+            "updates and the deleted rows B still has."
+        ),
+        engine=incremental_timestamp,
+        params=common.params(),
+        invariants=common.INVARIANTS,
+        expected="fail",
+    ),
+    Scenario(
+        name="checksum-repair",
+        duration_s=common.paced(4),
+        title="Chunk checksums find the drift, only those chunks are repaired",
+        summary=(
+            "B starts as a copy of A, then drifts: rows changed, deleted and added behind the "
+            "syncer's back (twice on its own, and whenever the drift button is pressed). Every pass "
+            "cuts both tables into chunks of ids and compares each chunk's COUNT(*) and "
+            "BIT_XOR(CRC32(...)), as pt-table-checksum does; only the chunks that differ are read "
+            "row by row and repaired, as pt-table-sync does. The chunks turn green or red."
+        ),
+        engine=checksum_repair,
+        params=common.params(rows=100, rate=1, chunk=common.chunk_param(10)),
+        invariants=common.INVARIANTS,
+        faults=(Fault("drift", ("B",), "change B behind the syncer's back: two rows changed, one deleted, one added"),),
     ),
 )

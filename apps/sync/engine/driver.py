@@ -5,7 +5,12 @@ catch up, measuring how long after the last write B matched A. Plain Python."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any, Protocol
+
+import pymysql
+
+from apps.runs.engine_api import NodeDown, describe_error
 
 from . import events
 from .tables import Pair, checksum, create_tables
@@ -23,10 +28,79 @@ class Syncer(Protocol):
     def step(self) -> None: ...  # one pass, between two bursts of writes
     def result(self) -> dict: ...  # what the run reports (never what the checkers judge by)
 
+    # and optionally close(), called once at the end whatever happened
 
-def tables_equal(pair: Pair, conns: dict) -> bool:
-    """A cheap whole-table comparison (COUNT and BIT_XOR of CRC32), used to time the catch-up."""
-    return checksum(conns["A"], "A") == checksum(conns["B"], "B")
+
+# Errors of a server that is gone or unreachable (caught from the package, not pymysql.err: under
+# Django that can be a second copy of the module whose classes are not the ones pymysql raises).
+UNREACHABLE = (pymysql.OperationalError, pymysql.InterfaceError, ConnectionError, OSError)
+
+
+def tables_equal(pair: Pair) -> bool:
+    """COUNT and BIT_XOR(CRC32) of both tables over new connections (a fault may have killed any
+    older one), used to time the catch-up; False while either server does not answer."""
+    conns = []
+    try:
+        conns = [pair.source(), pair.target()]
+        return checksum(conns[0], "A") == checksum(conns[1], "B")
+    except UNREACHABLE:
+        return False
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def answers(pair: Pair, side: str, timeout: float = 3.0) -> bool:
+    """Whether a side's server answers a new connection within `timeout` s."""
+    try:
+        conn = pair.connect(side, connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout)
+    except UNREACHABLE:
+        return False
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        return True
+    except UNREACHABLE:
+        return False
+    finally:
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - a connection that just failed may not close cleanly
+            pass
+
+
+def bring_up(ctx: Any, pair: Pair, side: str, actor: str) -> None:
+    """Ends whatever fault left a dedicated server unreachable, so the syncer can catch up and the
+    checkers can read it: resumes a paused server, restarts a stopped or killed one, heals a partition."""
+    if not pair.dedicated or answers(pair, side):
+        return
+    node = pair.node_of(side)
+    ctx.emit("log", actor=actor, label=f"{node} does not answer: bringing it back before the catch-up")
+    try:
+        ctx.fault("resume", node)  # refused unless it is paused; the refusal says what it is
+    except NodeDown as exc:
+        if exc.state == "down":
+            ctx.fault("restart", node)
+    if not answers(pair, side):
+        ctx.fault("heal", node)
+
+
+def on_source(ctx: Any, pair: Pair, workload: Workload, work: Callable[[], None]) -> None:
+    """The workload's writes of one step (a burst, the long transaction's start or commit). A
+    paused or unreachable source fails them (each one is in the history as unknown), and the
+    next step writes on a new connection."""
+    try:
+        work()
+    except UNREACHABLE as exc:
+        ctx.emit("log", actor=workload.actor, label=f"A did not take the write: {describe_error(exc)}")
+        try:
+            workload.conn.close()
+        except Exception:  # noqa: BLE001 - the connection the error broke
+            pass
+        try:
+            workload.conn = pair.source()
+        except UNREACHABLE:
+            pass  # still unreachable: the next write fails the same way and says so
 
 
 def late_steps(steps: int) -> tuple[int, int]:
@@ -42,20 +116,29 @@ def run_sync(
     keyed_target: bool = True,
     late: bool = True,
     mix: dict | None = None,
-    pair: Pair | None = None,
+    before_step: Callable[[int, Any], None] | None = None,
+    start_label: str = "start the syncer",
 ) -> dict:
-    """Runs a scenario: `make_syncer(ctx, pair, workload)` builds the syncer under test."""
+    """Runs a scenario: `make_syncer(ctx, pair, workload)` builds the syncer under test;
+    `before_step(i, syncer)` lets a scenario act on A between steps (an ALTER, a purge). Faults
+    may take either dedicated server down: the workload's writes then fail as unknown, and the run
+    brings both servers back before it catches up and before the checkers read them."""
     params = ctx.params
-    pair = pair or Pair(ctx.nodes)
+    pair = Pair(ctx.nodes)
     create_tables(pair, keyed_target=keyed_target)
     rng = random.Random(ctx.seed)
     workload = Workload(ctx, pair, rng, **({"mix": mix} if mix else {}))
-    conns = {"A": pair.source(), "B": pair.target()}
+    syncer = None
+
+    def both_up() -> None:
+        bring_up(ctx, pair, "A", syncer.actor)
+        bring_up(ctx, pair, "B", syncer.actor)
+
     try:
         ctx.emit("phase", actor="workload", label="load A", data={"phase": "load"})
         workload.load(params["rows"])
         syncer = make_syncer(ctx, pair, workload)
-        ctx.emit("phase", actor=syncer.actor, label="start the syncer", data={"phase": "start"})
+        ctx.emit("phase", actor=syncer.actor, label=start_label, data={"phase": "start"})
         syncer.start()
         ctx.step()
         steps = params["steps"]
@@ -63,24 +146,29 @@ def run_sync(
         ctx.emit("phase", actor="workload", label="A keeps changing", data={"phase": "workload"})
         for i in range(steps):
             if late and i == begin and workload.versions:
-                workload.begin_late()
+                on_source(ctx, pair, workload, workload.begin_late)
             if late and i == commit:
-                workload.commit_late()
-            workload.burst(params["rate"])
+                on_source(ctx, pair, workload, workload.commit_late)
+            if before_step is not None:
+                before_step(i, syncer)
+            on_source(ctx, pair, workload, lambda: workload.burst(params["rate"]))
             syncer.step()
             ctx.step()
-        workload.commit_late()
         ctx.emit("phase", actor=syncer.actor, label="the workload stops; catch up", data={"phase": "catch-up"})
+        bring_up(ctx, pair, "A", syncer.actor)
+        on_source(ctx, pair, workload, workload.commit_late)
         lag_ms = None
         for _ in range(CATCH_UP_PASSES):
-            if tables_equal(pair, conns):
+            # Faults pressed during the catch-up are ended too: the checkers must reach both servers.
+            both_up()
+            if tables_equal(pair):
                 lag_ms = round(ctx.clock - (workload.last_write_ms or 0.0), 1)
                 break
             syncer.step()
             ctx.step()
-        else:
-            if tables_equal(pair, conns):
-                lag_ms = round(ctx.clock - (workload.last_write_ms or 0.0), 1)
+        both_up()
+        if lag_ms is None and tables_equal(pair):
+            lag_ms = round(ctx.clock - (workload.last_write_ms or 0.0), 1)
         caught_up = lag_ms is not None
         label = f"B matched A {lag_ms:.0f} ms after the last write" if caught_up else "B never matched A"
         data = {"name": "convergence_lag_ms", "value": lag_ms, "caught_up": caught_up}
@@ -90,5 +178,5 @@ def run_sync(
         return {"tables": True, "writes": workload.writes, "convergence_lag_ms": lag_ms, **syncer.result()}
     finally:
         workload.close()
-        for conn in conns.values():
-            conn.close()
+        if syncer is not None and hasattr(syncer, "close"):
+            syncer.close()

@@ -48,6 +48,11 @@ B_OWN_KEY_DDL = """CREATE TABLE IF NOT EXISTS b (
 ) ENGINE=InnoDB"""
 
 SELECT_ROWS = "SELECT id, bkey, value, version, updated_at FROM {table} ORDER BY id"
+# A row of A written into the keyed B: inserted, or, when B has its id, made A's (repeatable).
+UPSERT_B = (
+    "INSERT INTO b (id, bkey, value, version, updated_at) VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE "
+    "bkey = VALUES(bkey), value = VALUES(value), version = VALUES(version), updated_at = VALUES(updated_at)"
+)
 # One row's fingerprint, as pt-table-checksum takes it; every column is NOT NULL, so CONCAT_WS
 # skips nothing and '#' cannot be confused with a column's edge (bkeys and values hold no '#').
 ROW_CRC = "CRC32(CONCAT_WS('#', id, bkey, value, version, updated_at))"

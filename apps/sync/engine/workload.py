@@ -93,9 +93,13 @@ class Workload:
             kind = self.rng.choices(kinds, weights=[self.mix[k] for k in kinds])[0]
         if kind == "insert":
             return self.insert()
-        if not self.versions:
+        # The rows the open long transaction changed stay locked until it commits: a write to one
+        # would wait for a COMMIT this same thread sends only later (and time out).
+        held = {w["id"] for w in self._late["writes"]} if self._late else set()
+        free = sorted(set(self.versions) - held)
+        if not free:
             return None
-        id = self.rng.choice(sorted(self.versions))
+        id = self.rng.choice(free)
         return self.update(id) if kind == "update" else self.delete(id)
 
     def _apply(self, f: str, value: dict, command: str, statement: str, args: tuple) -> dict | None:

@@ -28,6 +28,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.cluster.faults import NAMED as NAMED_FAULTS
 from apps.runs import kept, transfer
 from apps.runs.launch import InvalidRun, QuotaExceeded, create_run
 from apps.runs.models import Run
@@ -306,7 +307,7 @@ class Command(BaseCommand):
             sys.exit(1)
 
 
-CLI_FAULTS = ("kill", "stop", "restart", "pause", "resume", "partition", "heal", "drop", "kill-connections")
+CLI_FAULTS = NAMED_FAULTS
 
 
 def _count(value):
