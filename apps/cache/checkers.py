@@ -5,11 +5,13 @@ connections of the checker's own: the items table and every cached entry of the 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 
 import redis
 
-from apps.runs.registry import Check
+from apps.runs.registry import Check, counted
 
+from .engine.races import delayed_keys
 from .engine.store import Store, decode
 
 NOT_REACHED = "the run ended before its clients ran"
@@ -26,15 +28,17 @@ def _ops(ctx, f: str) -> list[dict]:
     return done
 
 
-def stale_reads(ctx, bound_ms: float = 0.0) -> list[dict]:
+def stale_reads(ctx, bound_ms: float = 0.0, keys: Collection[str] | None = None) -> list[dict]:
     """Reads that returned a version older than one whose write was acknowledged before the read
-    began (more than `bound_ms` before it)."""
+    began (more than `bound_ms` before it); only the reads of `keys` when given."""
     writes = defaultdict(list)  # key -> [(acknowledged at, version, client)]
     for w in _ops(ctx, "write"):
         writes[w["value"]["key"]].append((w["time"], w["value"]["version"], w["process"]))
     stale = []
     for r in _ops(ctx, "read"):
         key, version = r["value"]["key"], r["value"]["version"]
+        if keys is not None and key not in keys:
+            continue
         newer = [w for w in writes[key] if w[0] + bound_ms < r["began"] and w[1] > version]
         if newer:
             at, new_version, writer = max(newer, key=lambda w: w[1])
@@ -52,28 +56,36 @@ def stale_reads(ctx, bound_ms: float = 0.0) -> list[dict]:
     return stale
 
 
-def no_stale_read(ctx, result, bound_ms: float = 0.0):
-    """No read returned a version older than one whose write was acknowledged before it began."""
+def no_stale_read(ctx, result, bound_ms: float = 0.0, keys: Collection[str] | None = None):
+    """No read returned a version older than one whose write was acknowledged before it began
+    (more than `bound_ms` before it); only the reads of `keys` when given.
+
+    The evidence tells, per key, when stale reads were served (`windows_s`, first and last) and the
+    stale window (`windows_ms`): how long after the newer write was acknowledged a read was still
+    served an older version."""
     if not result:
         return Check(None, NOT_REACHED)
-    stale = stale_reads(ctx, bound_ms)
-    reads = len(_ops(ctx, "read"))
-    windows = {}
+    stale = stale_reads(ctx, bound_ms, keys)
+    reads = sum(1 for r in _ops(ctx, "read") if keys is None or r["value"]["key"] in keys)
+    windows, window_ms = {}, {}
     for s in stale:
         first, last = windows.get(s["key"], (s["read_at_s"], s["read_at_s"]))
         windows[s["key"]] = (min(first, s["read_at_s"]), max(last, s["read_at_s"]))
+        window_ms[s["key"]] = max(window_ms.get(s["key"], 0.0), s["behind_ms"])
     summary = (
         f"no stale read in {reads} reads"
         if not stale
-        else f"{len(stale)} of {reads} reads were stale, on {len(windows)} keys, e.g. {stale[0]['client']} "
-        f"was served {stale[0]['key']} v{stale[0]['served']} {stale[0]['behind_ms']:.0f} ms after "
-        f"v{stale[0]['newer']['version']} was acknowledged"
+        else f"{len(stale)} of {reads} reads were stale, on {counted(len(windows), 'key')}, e.g. "
+        f"{stale[0]['client']} was served {stale[0]['key']} v{stale[0]['served']} {stale[0]['behind_ms']:.0f} ms "
+        f"after v{stale[0]['newer']['version']} was acknowledged; stale windows up to "
+        f"{max(window_ms.values()):.0f} ms"
     )
     evidence = {
         "summary": summary,
         "reads": reads,
         "stale": len(stale),
         "windows_s": {k: [a, b] for k, (a, b) in sorted(windows.items())},
+        "windows_ms": dict(sorted(window_ms.items())),
         "stale_reads": stale[:SHOWN],
     }
     return Check(not stale, evidence)
@@ -94,8 +106,8 @@ def _cached(ctx, store: Store) -> dict[str, tuple[int, int]]:
         client.close()
 
 
-def convergence(ctx, result):
-    """At the end every cached entry holds its row's version."""
+def convergence(ctx, result, keys: Collection[str] | None = None):
+    """At the end every cached entry holds its row's version (only the entries of `keys` when given)."""
     if not result:
         return Check(None, NOT_REACHED)
     store = Store(ctx.nodes, result.get("redis_node"))
@@ -105,6 +117,8 @@ def convergence(ctx, result):
     finally:
         conn.close()
     cached = _cached(ctx, store)
+    if keys is not None:
+        cached = {k: c for k, c in cached.items() if k in keys}
     differing = [
         {"key": k, "cached": v, "row": rows[k][0] if k in rows else None, "expires_in_ms": ttl}
         for k, (v, ttl) in sorted(cached.items())
@@ -145,3 +159,30 @@ def acknowledged_writes(ctx, result):
         else f"{len(lost)} acknowledged writes lost, e.g. {lost[0]['key']} v{lost[0]['acknowledged']['version']} (the row has v{lost[0]['row']})"
     )
     return Check(not lost, {"summary": summary, "keys_written": len(acked), "lost": lost[:SHOWN]})
+
+
+def stale_after_double_delete(ctx, result):
+    """double-delete's sweep: on every key whose second delete came later than the reader's
+    read-plus-set time, no read was stale more than that delay after the write was acknowledged.
+    Keys with a shorter delay are measured, not judged: there the old value stays until the TTL."""
+    if not result:
+        return Check(None, NOT_REACHED)
+    reader_ms = ctx.params["reader_ms"]
+    sweep, broken = [], []
+    for key, delay_ms in delayed_keys(reader_ms):
+        stale = stale_reads(ctx, bound_ms=delay_ms, keys={key})
+        above = delay_ms > reader_ms
+        sweep.append({"key": key, "delay_ms": delay_ms, "above_read_plus_set": above, "stale_reads": len(stale)})
+        if above:
+            broken.extend(stale)
+    judged = [s for s in sweep if s["above_read_plus_set"]]
+    below = [s for s in sweep if not s["above_read_plus_set"]]
+    summary = (
+        f"no stale read after the second delete on the {counted(len(judged), 'key')} whose delay exceeds "
+        f"the reader's {reader_ms} ms; {sum(s['stale_reads'] for s in below)} stale reads on the "
+        f"{counted(len(below), 'key')} with shorter delays"
+        if not broken
+        else f"{counted(len(broken), 'stale read')} after a second delete that came later than the "
+        f"reader's {reader_ms} ms, e.g. {broken[0]['client']} was served {broken[0]['key']} v{broken[0]['served']}"
+    )
+    return Check(not broken, {"summary": summary, "sweep": sweep, "stale_reads": broken[:SHOWN]})

@@ -44,3 +44,22 @@ def params(keys=50, ttl_ms=2000, read_ratio=0.9, clients=3, steps=20, ops=4, zip
         ),
     ]
     return (*common, *extra.values())
+
+
+# A scheduled race reads a stale entry a few milliseconds after it was set; a TTL shorter than that
+# would expire it first and hide the race the scenario exists to show.
+RACE_TTL_MIN = 100
+
+
+def race_params(keys=2, ttl_ms=2000, clients=3, steps=6, **extra):
+    """The parameters of a scheduled race: the keys raced, the TTL, the readers that keep reading
+    and the steps they read for (no workload mix: the schedule is the scenario's own)."""
+    common = [
+        Param("keys", "int", keys, "keys raced, each with a row of its own", min=1, max=100),
+        Param(
+            "ttl_ms", "int", ttl_ms, "how long a cached entry lives, in milliseconds", min=RACE_TTL_MIN, max=3_600_000
+        ),
+        Param("clients", "int", clients, "readers that keep reading after the race", min=1, max=16),
+        Param("steps", "int", steps, "steps the readers keep reading for", min=1, max=1000),
+    ]
+    return (*common, *extra.values())

@@ -1,8 +1,13 @@
 """The distributed cache lab: a Redis cache in front of a MariaDB table, its races and its cures."""
 
-from apps.runs.registry import Assets, Lab, register
+from apps.runs.registry import Assets, Fault, Lab, register
 
+from .engine.store import with_flush
 from .scenarios_basic import SCENARIOS as BASIC
+from .scenarios_load import SCENARIOS as LOAD
+from .scenarios_races import SCENARIOS as RACES
+from .scenarios_scale import SCENARIOS as SCALE
+from .scenarios_write import SCENARIOS as WRITE
 
 ORDER = (
     "cache-aside",
@@ -19,7 +24,23 @@ ORDER = (
     "sharding",
     "near-cache",
 )
-_ALL = {s.name: s for s in (*BASIC,)}
+_ALL = {
+    s.name: s
+    for s in (
+        *BASIC,
+        *RACES,
+        *WRITE,
+        *SCALE,
+        *LOAD,
+    )
+}
+
+# Every scenario has the button that empties the run's cache: watch the hit ratio fall and the
+# database take every read until the cache warms again.
+FLUSH = Fault("flush", ("cache",), "delete every entry of the run's cache (DEL of its keys)")
+for _scenario in _ALL.values():
+    _scenario.engine = with_flush(_scenario.engine)
+    _scenario.faults = (*_scenario.faults, FLUSH)
 
 LAB = register(
     Lab(

@@ -18,5 +18,7 @@ SCENARIOS = (
         engine=cache_aside,
         params=common.params(),
         invariants=common.TTL_BOUNDED,
+        # The steps at the page's pace, then one TTL run out before the last reads.
+        duration_s=lambda p: p["steps"] / 2 + p["ttl_ms"] / 1000.0 + 1,
     ),
 )

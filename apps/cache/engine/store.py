@@ -99,3 +99,37 @@ class Store:
 
 def value_of(rng: Any) -> str:
     return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(8))
+
+
+def flush_cache(ctx: Any) -> dict:
+    """Deletes every entry of the run's cache, on each of its Redis nodes: what the "flush the
+    cache" button does (a real DEL of the run's keys, never FLUSHALL on a shared server)."""
+    nodes = ctx.nodes
+    names = (
+        [n for n in nodes.names if n.startswith("redis")] if "db1" in nodes.names or "redis1" in nodes.names else [None]
+    )
+    deleted = 0
+    for name in names:
+        client = nodes.redis() if name is None else nodes.redis(node=name)
+        pattern = nodes.key("cache", "*")
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        for i in range(0, len(keys), 500):
+            batch = keys[i : i + 500]
+            deleted += ctx.cmd(
+                name or nodes.roles["redis"],
+                f"DEL {len(batch)} cache keys",
+                lambda b=batch, c=client: c.delete(*b),
+                actor="cache",
+            )
+    return {"deleted": deleted}
+
+
+def with_flush(engine):
+    """The scenario's engine, with the "flush the cache" fault handled for its whole run."""
+
+    def run(ctx):
+        ctx.on_fault("flush", lambda target, **options: flush_cache(ctx))
+        return engine(ctx)
+
+    run.__name__ = getattr(engine, "__name__", "engine")
+    return run
