@@ -184,8 +184,10 @@ SCENARIOS = [
         "TTL. The key expires, c2 acquires it and writes; c1 resumes, still believing it holds the lease, "
         "and writes its stale value. No fencing: two clients were inside at once and an update is lost.",
         engine=with_fencing(leases.redis_lease_pause, False),
-        duration_s=7,
-        params=(ttl_param(2000), pause_param(5000)),
+        duration_s=10,
+        # A TTL of 4 s keeps c2 waiting, then holding, until about 6 s into the run at the page's
+        # pace: long enough to press its buttons.
+        params=(ttl_param(4000), pause_param(7000)),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
         expected="fail",
         faults=pause_faults(2),
@@ -198,8 +200,10 @@ SCENARIOS = [
         "in the same script as the SET), and the storage accepts a write only with a token above the last "
         "one it saw: c1's write after its pause carries an older token than c2's and is rejected.",
         engine=with_fencing(leases.redis_lease_pause, True),
-        duration_s=7,
-        params=(ttl_param(2000), pause_param(5000)),
+        duration_s=10,
+        # A TTL of 4 s keeps c2 waiting, then holding, until about 6 s into the run at the page's
+        # pace: long enough to press its buttons.
+        params=(ttl_param(4000), pause_param(7000)),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE, FENCING),
         faults=pause_faults(2),
         cross_check=pause_past_ttl,

@@ -1,3 +1,5 @@
+import dataclasses
+
 from apps.runs.registry import Assets, Fault, Invariant, Lab, Param, Scenario, register
 
 from . import checkers, engine
@@ -58,6 +60,11 @@ THREE_PC_PARAMS = (
     *(p for p in params(transfers=3, concurrency=None, participants=2) if p.name not in TWO_PC_ONLY),
     Param("agent_timeout_ms", "int", 1000, "how long a participant waits before deciding alone", min=100),
     Param("crash_transfer", "int", 1, "the transfer during which the fault strikes", min=1, max=500),
+)
+# The coordinator's crash strikes the second transfer by default: the first shows 3PC's three
+# rounds whole, the second what the participants do alone.
+THREE_PC_CRASH_PARAMS = tuple(
+    dataclasses.replace(p, default=2) if p.name == "crash_transfer" else p for p in THREE_PC_PARAMS
 )
 COORDINATOR_CRASH = Fault("crash", ("coordinator",), "crash the coordinator at its next step")
 SHARED_PARTICIPANTS = tuple(f"p{i}" for i in range(1, 7))
@@ -213,11 +220,11 @@ LAB = register(
                 summary="Every participant is pre-committed when the coordinator dies: each times out and commits "
                 "on its own. No branch stays in doubt, and no client is blocked.",
                 engine=engine_with(fault="coordinator-crash"),
-                params=THREE_PC_PARAMS,
+                params=THREE_PC_CRASH_PARAMS,
                 invariants=INVARIANTS,
                 cross_check=crash_within_transfers,
                 faults=THREE_PC_FAULTS,
-                duration_s=3,
+                duration_s=5,
             ),
             Scenario(
                 name="3pc-partition",

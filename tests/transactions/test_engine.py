@@ -185,7 +185,8 @@ def test_a_3pc_run_slowed_down_to_watch_times_out_only_where_the_coordinator_rea
     # Two steps a second holds the coordinator half a second at each boundary, longer than the
     # agents' timeout: on the run's active clock that is not silence, so only the crash is.
     scenario = get_scenario("transactions", "3pc-coordinator-crash")
-    ctx, result, checks, events = run_engine(scenario, lab_node_urls(), {"agent_timeout_ms": 300}, speed=2)
+    params = {"agent_timeout_ms": 300, "crash_transfer": 1}
+    ctx, result, checks, events = run_engine(scenario, lab_node_urls(), params, speed=2)
     decided_alone = [e for e in events if e["kind"] == "log" and "deciding alone" in e["label"]]
     crash = next(e["seq"] for e in events if e["kind"] == "node" and e["data"].get("state") == "down")
     assert decided_alone and all(e["seq"] > crash for e in decided_alone)
