@@ -14,33 +14,39 @@ from .store import Store
 from .workload import Zipf, mix
 
 
-def run_clients(ctx: Any, store: Store, clients: list[Client], *, keys: list[str]) -> dict:
-    """`steps` rounds of `ops` operations per client, concurrently; hit ratio and DB reads charted."""
-    p = ctx.params
-    rngs = {c.name: random.Random(f"{ctx.seed}:{c.name}") for c in clients}
-    zipfs = {c.name: Zipf(keys, p["zipf"], rngs[c.name]) for c in clients}
+def run_round(ctx: Any, clients: list[Client], zipfs: dict, rngs: dict) -> None:
+    """One round: every client makes its `ops` operations at once, on a thread of its own; the
+    first error one of them met is raised here."""
     errors: list[BaseException] = []
 
     def work(client: Client) -> None:
         try:
-            for _ in range(p["ops"]):
+            for _ in range(ctx.params["ops"]):
                 key = zipfs[client.name].draw()
-                if mix(rngs[client.name], p["read_ratio"]) == "read":
+                if mix(rngs[client.name], ctx.params["read_ratio"]) == "read":
                     client.read(key)
                 else:
                     client.write(key)
         except BaseException as exc:  # noqa: BLE001 - raised again in the main thread
             errors.append(exc)
 
+    threads = [threading.Thread(target=work, args=(c,), name=c.name) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def run_clients(ctx: Any, store: Store, clients: list[Client], *, keys: list[str]) -> dict:
+    """`steps` rounds of `ops` operations per client, concurrently; hit ratio and DB reads charted."""
+    p = ctx.params
+    rngs = {c.name: random.Random(f"{ctx.seed}:{c.name}") for c in clients}
+    zipfs = {c.name: Zipf(keys, p["zipf"], rngs[c.name]) for c in clients}
     last = {"reads": 0, "db": 0, "t": ctx.clock}
     for _ in range(p["steps"]):
-        threads = [threading.Thread(target=work, args=(c,), name=c.name) for c in clients]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
+        run_round(ctx, clients, zipfs, rngs)
         reads = sum(c.hits + c.misses for c in clients)
         hits = sum(c.hits for c in clients)
         db = sum(c.db_reads for c in clients)

@@ -26,10 +26,10 @@ from redis.retry import Retry
 from apps.runs.engine_api import NodeDown, describe_error
 
 from . import events
-from .aside import settle
+from .aside import run_round, settle
 from .clients import Client
 from .store import Store, decode, encode
-from .workload import Zipf, mix
+from .workload import Zipf
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 # What a cache node that is down, paused or still loading its data answers with.
@@ -236,29 +236,6 @@ class BreakerClient(Client):
         return version
 
 
-def _round(ctx: Any, clients: list[BreakerClient], zipfs: dict, rngs: dict) -> None:
-    errors: list[BaseException] = []
-
-    def work(client: BreakerClient) -> None:
-        try:
-            for _ in range(ctx.params["ops"]):
-                key = zipfs[client.name].draw()
-                if mix(rngs[client.name], ctx.params["read_ratio"]) == "read":
-                    client.read(key)
-                else:
-                    client.write(key)
-        except BaseException as exc:  # noqa: BLE001 - raised again in the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(c,), name=c.name) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-
-
 def without_persistence(ctx: Any, cache: GuardedCache) -> None:
     """A cache node keeps its entries in memory only, as most do: restarted, it comes back cold
     (the dedicated node starts with an append-only file)."""
@@ -325,7 +302,7 @@ def cache_node_down(ctx: Any) -> dict:
     ctx.emit("phase", actor="clients", label="clients read and write through the breaker", data={"phase": "workload"})
     try:
         for step in range(1, p["steps"] + 1):
-            _round(ctx, clients, zipfs, rngs)
+            run_round(ctx, clients, zipfs, rngs)
             chart(step)
             if step == p["kill_at"]:
                 ctx.emit("phase", actor="operator", label=f"{node} SIGKILLed", data={"phase": "outage"})

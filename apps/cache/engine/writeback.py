@@ -18,13 +18,13 @@ runs once more, and every key written is read again.
 from __future__ import annotations
 
 import random
-import threading
 from typing import Any
 
 from . import events
+from .aside import run_round
 from .clients import Client
 from .store import Store, encode, value_of
-from .workload import Zipf, mix
+from .workload import Zipf
 
 # KEYS: the entry, the dirty set. ARGV: the value, the key's name, the row's version ('' unknown).
 # Returns the version the write is acknowledged with, or false when the entry is absent and the
@@ -218,30 +218,6 @@ class Flusher:
         self.conn.close()
 
 
-def _round(ctx: Any, clients: list[Client], zipfs: dict, rngs: dict) -> None:
-    """One round: every client makes its `ops` operations at once, on a thread of its own."""
-    errors: list[BaseException] = []
-
-    def work(client: Client) -> None:
-        try:
-            for _ in range(ctx.params["ops"]):
-                key = zipfs[client.name].draw()
-                if mix(rngs[client.name], ctx.params["read_ratio"]) == "read":
-                    client.read(key)
-                else:
-                    client.write(key)
-        except BaseException as exc:  # noqa: BLE001 - raised again in the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(c,), name=c.name) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-
-
 def run_writes(ctx: Any, mode: str) -> dict:
     """The shared schedule; `mode` is "behind" or "through"."""
     p = ctx.params
@@ -258,7 +234,7 @@ def run_writes(ctx: Any, mode: str) -> dict:
     ctx.emit("phase", actor="clients", label=f"clients read and write: writes {how}", data={"phase": "workload"})
     try:
         for step in range(1, p["steps"] + 1):
-            _round(ctx, clients, zipfs, rngs)
+            run_round(ctx, clients, zipfs, rngs)
             reads = sum(c.hits + c.misses for c in clients)
             if reads:
                 events.metric(ctx, "hit_ratio", round(sum(c.hits for c in clients) / reads, 3))
