@@ -204,15 +204,7 @@ class BreakerClient(Client):
         cache is the client's error, recorded as the read failing."""
         op = self.ctx.history.invoke(self.name, "read", {"key": key})
         try:
-            cached = self.get(key)
-            if cached is not None:
-                self.hits += 1
-                version, source = cached[0], "cache"
-            else:
-                self.misses += 1
-                version, value = self.load(key)
-                self.fill(key, version, value)
-                source = "db"
+            version, source = self.serve(key)
         except UNREACHABLE as exc:
             self.errors += 1
             self.ctx.history.fail(op, {"key": key}, error=describe_error(exc))

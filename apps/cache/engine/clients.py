@@ -81,19 +81,23 @@ class Client:
     def update_entry(self, key: str, version: int, value: str) -> None:
         self.fill(key, version, value)
 
+    def serve(self, key: str) -> tuple[int, str]:
+        """The cache-aside path: the cached version, or on a miss the row's, filled into the cache;
+        returns (version, "cache" | "db")."""
+        cached = self.get(key)
+        if cached is not None:
+            self.hits += 1
+            return cached[0], "cache"
+        self.misses += 1
+        version, value = self.load(key)
+        self.fill(key, version, value)
+        return version, "db"
+
     # Whole operations --------------------------------------------------------------------------
     def read(self, key: str) -> int:
         """One cache-aside read, recorded in the history; returns the version served."""
         op = self.ctx.history.invoke(self.name, "read", {"key": key})
-        cached = self.get(key)
-        if cached is not None:
-            self.hits += 1
-            version, source = cached[0], "cache"
-        else:
-            self.misses += 1
-            version, value = self.load(key)
-            self.fill(key, version, value)
-            source = "db"
+        version, source = self.serve(key)
         self.ctx.history.ok(op, {"key": key, "version": version, "from": source})
         events.read(self.ctx, self.name, key, version, source)
         return version

@@ -167,15 +167,7 @@ class ShardClient(Client):
         for scheme in self.placements:
             self.scheme = scheme
             op = self.ctx.history.invoke(self.name, "read", {"key": key, "scheme": scheme})
-            cached = self.get(key)
-            if cached is not None:
-                self.hits += 1
-                version, source = cached[0], "cache"
-            else:
-                self.misses += 1
-                version, value = self.load(key)
-                self.fill(key, version, value)
-                source = "db"
+            version, source = self.serve(key)
             self.ctx.history.ok(op, {"key": key, "version": version, "from": source, "scheme": scheme})
             events.read(self.ctx, self.name, key, version, source, scheme=scheme)
         return version
