@@ -131,7 +131,7 @@ SCENARIOS = (
             Param("batch", "int", 10, "keys each client reads per tick (one MGET)", min=1, max=1000),
             Param("tick_ms", "int", 100, "how often each client reads a batch, in milliseconds", min=10, max=5_000),
             Param("ttl_ms", "int", 2000, "the TTL every entry is loaded with, in milliseconds", min=100, max=600_000),
-            Param("jitter", "float", 1.0, "the jittered run's spread: ttl × (1 + U(0, jitter))", min=0.01, max=10),
+            Param("jitter", "float", 2.0, "the jittered run's spread: ttl × (1 + U(0, jitter))", min=0.01, max=10),
             Param(
                 "peak_share",
                 "float",
