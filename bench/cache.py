@@ -188,17 +188,6 @@ class SelectCounter:
             return int(cur.fetchone()[1])
 
 
-def count_for(op: Any, seconds: float) -> tuple[int, float]:
-    n, began = 0, time.perf_counter()
-    end = began + seconds
-    while True:
-        op()
-        n += 1
-        now = time.perf_counter()
-        if now >= end:
-            return n, now - began
-
-
 def hit_path(nodes: Any, store: Any, keys: list[str], args: Any, log: Any) -> dict:
     import redis
 
@@ -213,14 +202,14 @@ def hit_path(nodes: Any, store: Any, keys: list[str], args: Any, log: Any) -> di
         name = store.cache_key(hot)
         sides = {"lab": lambda: client.read(hot), "redis-py": lambda: raw.get(name)}
         for op in sides.values():
-            count_for(op, 0.3)
+            common.count_for(op, 0.3)
         rounds: dict[str, list[float]] = {"lab": [], "redis-py": []}
         for r in range(args.rounds):
             totals = {who: [0, 0.0] for who in sides}
             for i in range(SLICES):
                 order = list(sides.items()) if (r + i) % 2 == 0 else list(sides.items())[::-1]
                 for who, op in order:
-                    n, elapsed = count_for(op, args.hit_seconds / SLICES)
+                    n, elapsed = common.count_for(op, args.hit_seconds / SLICES)
                     totals[who][0] += n
                     totals[who][1] += elapsed
             for who, (n, elapsed) in totals.items():

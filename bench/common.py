@@ -70,6 +70,18 @@ def median_of(items: Sequence[dict], key: str) -> dict:
     return sorted(items, key=lambda item: item[key])[len(items) // 2]
 
 
+def count_for(op: Callable[[], Any], seconds: float) -> tuple[int, float]:
+    """Calls op() in a loop for about `seconds`: (calls, elapsed seconds)."""
+    n, began = 0, time.perf_counter()
+    end = began + seconds
+    while True:
+        op()
+        n += 1
+        now = time.perf_counter()
+        if now >= end:
+            return n, now - began
+
+
 def markers(name: str) -> tuple[str, str]:
     return f"<!-- {name}:begin (written by bench/{name}.py) -->", f"<!-- {name}:end -->"
 

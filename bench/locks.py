@@ -25,7 +25,6 @@ import argparse
 import os
 import random
 import statistics
-import time
 
 import common
 
@@ -36,30 +35,18 @@ RUN_ID = 990_000_000 + os.getpid() % 1_000_000  # a namespace of its own on the 
 SLICES = 10  # each round alternates the two locks this many times, so load spikes hit both alike
 
 
-def count_for(op, seconds):
-    """Calls op() in a loop for about `seconds`: (calls, elapsed seconds)."""
-    n, began = 0, time.perf_counter()
-    end = began + seconds
-    while True:
-        op()
-        n += 1
-        now = time.perf_counter()
-        if now >= end:
-            return n, now - began
-
-
 def pair(name, lab, baseline, args, log):
     """Rounds in which the lab's lock and the library's take turns in short slices; the median
     round's rate of each, and their ratio."""
     for op in (lab, baseline):
-        count_for(op, args.warmup)
+        common.count_for(op, args.warmup)
     rounds = {"lab": [], "library": []}
     for r in range(args.rounds):
         totals = {"lab": [0, 0.0], "library": [0, 0.0]}
         for i in range(SLICES):
             order = (("lab", lab), ("library", baseline)) if (r + i) % 2 == 0 else (("library", baseline), ("lab", lab))
             for who, op in order:
-                n, elapsed = count_for(op, args.seconds / SLICES)
+                n, elapsed = common.count_for(op, args.seconds / SLICES)
                 totals[who][0] += n
                 totals[who][1] += elapsed
         for who, (n, elapsed) in totals.items():
