@@ -19,6 +19,7 @@ from .serializers import ControlSerializer, RunCreateSerializer, RunSerializer
 from .status import publish_status
 
 EVENTS_PAGE_MAX = 5000
+NOT_YOURS = "this run is shared with you to watch; only its owner controls it"
 
 
 def exception_handler(exc, context):
@@ -75,6 +76,8 @@ def run_detail(request, run_id):
 def run_drop(request, run_id):
     """Drop data: a worker drops the run's kept data (web processes never touch the lab nodes)."""
     run = visible_run(request, run_id)
+    if not run.controllable_by(request.user):
+        return Response({"detail": NOT_YOURS}, status=status.HTTP_403_FORBIDDEN)
     if not run.keep or run.dropped_at is not None:
         detail = f"run {run.pk} kept no data" if not run.keep else f"the data of run {run.pk} is already dropped"
         return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)
@@ -140,6 +143,8 @@ def run_events(request, run_id):
 @api_view(["POST"])
 def run_control(request, run_id):
     run = visible_run(request, run_id)
+    if not run.controllable_by(request.user):
+        return Response({"detail": NOT_YOURS}, status=status.HTTP_403_FORBIDDEN)
     serializer = ControlSerializer(data=request.data, context={"run": run})
     serializer.is_valid(raise_exception=True)
     outcome = apply_control(run, serializer.command(request.user))

@@ -164,6 +164,8 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         run = Run.objects.filter(pk=self.run_id).first()
         if run is None or not run.visible_to(self.user):
             return {"type": "error", "message": "this run is not yours to control"}
+        if not run.controllable_by(self.user):
+            return {"type": "error", "message": api.NOT_YOURS}
         serializer = ControlSerializer(data=content, context={"run": run})
         if not serializer.is_valid():
             return {"type": "error", "message": "bad control action", "errors": serializer.errors}

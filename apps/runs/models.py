@@ -1,6 +1,10 @@
 from django.conf import settings
 from django.db import models
 
+# Other platform apps may show a user runs they do not own (a class's shared runs): each entry is a
+# function user -> Q over Run, registered from its AppConfig.ready(). Seeing is never steering.
+RUN_ACCESS = []
+
 
 class Run(models.Model):
     class Status(models.TextChoices):
@@ -71,12 +75,26 @@ class Run(models.Model):
         return self.imported_from is not None
 
     def visible_to(self, user):
+        if not (user and user.is_authenticated):
+            return False
+        if user.is_staff or self.owner_id == user.pk:
+            return True
+        return bool(RUN_ACCESS) and Run.visible_runs(user).filter(pk=self.pk).exists()
+
+    def controllable_by(self, user):
+        """Steering a run (pause, step, faults, stop, drop) is its owner's, or staff's: a run shared
+        with someone is theirs to watch, not to drive."""
         return bool(user and user.is_authenticated and (user.is_staff or self.owner_id == user.pk))
 
     @classmethod
     def visible_runs(cls, user):
         runs = cls.objects.select_related("owner")
-        return runs if user.is_staff else runs.filter(owner=user)
+        if user.is_staff:
+            return runs
+        seen = models.Q(owner=user)
+        for grant in RUN_ACCESS:
+            seen |= grant(user)
+        return runs.filter(seen).distinct() if RUN_ACCESS else runs.filter(seen)
 
     @classmethod
     def holding_data(cls):

@@ -13,6 +13,7 @@ from .engine_api import Check
 
 __all__ = [
     "Assets",
+    "Caption",
     "Check",
     "Fault",
     "Invariant",
@@ -168,6 +169,31 @@ class Fault:
         return {"kind": self.kind, "targets": list(self.targets_for(params)), "where": where, "help": self.help}
 
 
+@dataclass(frozen=True)
+class Caption:
+    """A line of a scenario's narration, shown beside the animation once the run reaches an event
+    it matches: of that `kind`, whose label contains `label`, from `actor`, whose data holds every
+    item of `data` (each empty one matches anything). The run page matches the same way
+    (static/runs/js/narration.js); the text stays until a later caption's event is reached."""
+
+    text: str
+    kind: str
+    label: str = ""
+    actor: str = ""
+    data: dict = field(default_factory=dict)
+
+    def matches(self, event: dict) -> bool:
+        if event.get("kind") != self.kind or self.label not in (event.get("label") or ""):
+            return False
+        if self.actor and event.get("actor") != self.actor:
+            return False
+        data = event.get("data") or {}
+        return all(data.get(key) == value for key, value in self.data.items())
+
+    def describe(self):
+        return {"text": self.text, "kind": self.kind, "label": self.label, "actor": self.actor, "data": self.data}
+
+
 @dataclass
 class Scenario:
     name: str
@@ -190,6 +216,9 @@ class Scenario:
     # for the default parameters, or a function of the clean parameters when one of them sets the
     # length (rounds, transfers). Told on the lab page and the run page; None: not measured.
     duration_s: float | Callable[[dict], float] | None = None
+    # Narration: what to watch, told before the run starts, and captions keyed to its events.
+    watch: str = ""
+    captions: tuple[Caption, ...] = ()
 
     def duration(self, params: dict | None = None) -> int | None:
         """Seconds a run with these clean parameters (the defaults when None) takes at PAGE_SPEED."""
@@ -262,6 +291,8 @@ class Scenario:
             "cluster": self.cluster,
             "duration_s": self.duration(),
             "duration": self.duration_text(),
+            "watch": self.watch,
+            "captions": [c.describe() for c in self.captions],
         }
 
 

@@ -17,6 +17,7 @@ from .models import Run
 from .nodes import SharedNodes
 from .recorder import Recorder
 from .registry import get_scenario, verdict_of
+from .signals import run_finished
 from .sinks import ChannelSink, DatabaseSink
 from .status import publish_status
 
@@ -180,4 +181,8 @@ def execute(run_id, *, extra_sinks=(), broadcast=True):
             log.warning("run %s was finished by the reaper while its worker was stalled", run.pk)
         run.refresh_from_db()
         publish_status(run)
+        # A receiver's failure is logged and never fails the run: its end is already stored.
+        for receiver, outcome in run_finished.send_robust(sender=Run, run=run):
+            if isinstance(outcome, Exception):
+                log.error("run %s: %r on run_finished failed: %r", run.pk, receiver, outcome, exc_info=outcome)
     return run

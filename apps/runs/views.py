@@ -34,7 +34,7 @@ def run_page(request, run_id):
         "ws": f"/ws/runs/{run.pk}/",
         "api": f"/api/runs/{run.pk}/",
         # An imported run is a record only: nothing to steer, no faults to inject.
-        "can_control": run.visible_to(request.user) and not run.is_imported,
+        "can_control": run.controllable_by(request.user) and not run.is_imported,
         "faults": scenario.faults_for(run.params) if scenario else [],
         "invariants": scenario.describe()["invariants"] if scenario else [],
         # Who is looking: the verdict calls the faults this user injected "you killed db1".

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "apps.mapreduce",
     "apps.sync",
     "apps.cache",
+    "apps.classroom",
     "apps.dashboard",
 ]
 
