@@ -7,6 +7,7 @@ from . import common
 from .engine import cdc
 from .engine.driver import late_steps
 from .engine.tables import Pair, table
+from .scenarios_narration import CATCH_UP, LATE_OPEN, WORKLOAD, check, cmd, late_committed, phase, state
 
 FAULTS = (
     Fault("kill", ("db2",), "SIGKILL the target's server: the step fails, and is redone from the offset in B"),
@@ -113,6 +114,79 @@ OFFSET = Invariant(
     offset_on_the_source,
 )
 
+SNAPSHOT = state(
+    "A's snapshot is in B; streaming starts from the binlog position it matches, so no change is missed or read twice.",
+    "snapshot",
+)
+
+CDC_CAPTIONS = (
+    cmd(
+        "The syncer opens a consistent snapshot of A and notes the binlog position it matches.",
+        "START TRANSACTION WITH CONSISTENT SNAPSHOT",
+    ),
+    SNAPSHOT,
+    phase("A keeps changing: every change it commits appears in its binlog as a row event.", "workload"),
+    state(
+        "A long transaction writes to A and stays open: nothing of it is in the binlog until it commits.",
+        "late",
+        state="open",
+    ),
+    state(
+        "A delete is a row event like any other: the reader deletes the row from B.", "tape", event="DeleteRowsEvent"
+    ),
+    late_committed("The long transaction commits: its rows enter the binlog now, and reach B in commit order."),
+    CATCH_UP,
+    check(
+        "The checker finds B equal to A, and B's offset at a position the source's binlog still has.",
+        "offset_on_the_source",
+        True,
+    ),
+)
+
+SCHEMA_CAPTIONS = (
+    SNAPSHOT,
+    WORKLOAD,
+    state("A long transaction is open on A: an ALTER of its table has to wait until it commits.", "late", state="open"),
+    late_committed("The long transaction has committed and let go of its locks: the ALTER can run."),
+    cmd(
+        "ALTER TABLE a ADD COLUMN note runs on the source, and every row of A gets a value in it.",
+        "ALTER TABLE a",
+        actor="dba",
+    ),
+    state(
+        "The syncer reads the ALTER from the binlog and adds the column to B: row events after it carry the column.",
+        "schema",
+        table="B",
+    ),
+    CATCH_UP,
+    check("The checker finds the column in B, with A's value in every row.", "added_column", True),
+)
+
+PURGED_CAPTIONS = (
+    state(
+        "The first snapshot is in B; streaming starts from its binlog position.", "snapshot", why="the first snapshot"
+    ),
+    WORKLOAD,
+    LATE_OPEN,
+    state("The reader goes down, its committed offset kept in B, while A keeps changing.", "reader", state="down"),
+    state("The source rotates its binlog and purges the files the reader has not read yet.", "purge"),
+    state(
+        "The reader starts again from its committed offset: a position the source no longer has.", "reader", state="up"
+    ),
+    state(
+        "The server answers 1236: those changes are gone, and skipping to where the binlog now begins would lose them.",
+        "purged",
+    ),
+    state(
+        "So the syncer takes a new snapshot of A and streams on from the position it matches.",
+        "snapshot",
+        why="a new snapshot after 1236",
+    ),
+    check(
+        "The checker finds B equal to A and B's offset in a binlog the source still has.", "offset_on_the_source", True
+    ),
+)
+
 SCENARIOS = (
     Scenario(
         name="cdc-binlog",
@@ -131,6 +205,11 @@ SCENARIOS = (
         invariants=(*common.INVARIANTS, OFFSET),
         faults=FAULTS,
         cluster=common.TWO_SERVERS,
+        watch=(
+            "Watch the tape of binlog events and the two offsets: B changes only by what A's binlog says, each "
+            "source transaction applied with its offset in one transaction of B."
+        ),
+        captions=CDC_CAPTIONS,
     ),
     Scenario(
         name="schema-change",
@@ -152,6 +231,11 @@ SCENARIOS = (
         ),
         faults=(*FAULTS, Fault("alter", ("db1",), "run the ALTER TABLE a ADD COLUMN now")),
         cluster=common.TWO_SERVERS,
+        watch=(
+            "Watch the ALTER TABLE on A: row events before it are decoded without the new column, those after it "
+            "with it, and the syncer adds the column to B in between."
+        ),
+        captions=SCHEMA_CAPTIONS,
         cross_check=at_least_steps(3, "the ALTER runs after the long transaction, before the end"),
     ),
     Scenario(
@@ -169,6 +253,11 @@ SCENARIOS = (
         invariants=(*common.INVARIANTS, OFFSET),
         faults=FAULTS,
         cluster=common.TWO_SERVERS,
+        watch=(
+            "Watch the reader go down and the source purge the binlog it still needs: when it comes back the "
+            "server answers 1236, and the syncer takes a new snapshot instead of skipping ahead."
+        ),
+        captions=PURGED_CAPTIONS,
         cross_check=at_least_steps(3, "the reader goes down, the binlog is purged, it comes back"),
     ),
 )

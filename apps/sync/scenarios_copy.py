@@ -9,6 +9,7 @@ from apps.runs.registry import Fault, Param, Scenario
 from . import common
 from .engine.copy import WRITERS, ChunkCopy, Retries
 from .engine.driver import run_sync
+from .scenarios_narration import CATCH_UP, MATCHED, WORKLOAD, check, cmd, fault, late_committed, phase, state
 
 TARGET = ("db2",)
 FAULTS = (
@@ -83,6 +84,73 @@ def retry_idempotent(ctx):
     return run_sync(ctx, copier(idempotent=True, fault="lose-reply", times=1), late=False, mix=INSERTS_ONLY)
 
 
+LOST_REPLY = fault(
+    "The target's proxy will drop the answer to the next COMMIT: B's server commits chunk 2, the copier is not told.",
+    "lose-reply",
+)
+COMMIT_UNANSWERED = cmd(
+    "The copier sees a lost connection where the COMMIT's answer should be, though chunk 2 is in B already.",
+    "COMMIT chunk 2",
+    ok=False,
+)
+
+FULL_COPY_CAPTIONS = (
+    phase(
+        "The copy reads A by primary-key ranges (WHERE id > last ORDER BY id LIMIT chunk), a transaction of B each.",
+        "start",
+    ),
+    fault(
+        "The target's connections are killed in the middle of chunk 2: its transaction is rolled back.",
+        "kill-connections",
+    ),
+    state(
+        "The copier waits a random time below a cap that doubles with each failed attempt, then retries on a new connection.",
+        "retry",
+    ),
+    WORKLOAD,
+    cmd(
+        "The pass deletes from B the ids A no longer has in this range: deletes reach B too.",
+        "DELETE FROM b",
+        actor="copier",
+    ),
+    late_committed("The long transaction commits: the next pass copies its rows like any others."),
+    MATCHED,
+    check("The checker finds B equal to A: the price was rewriting every row on every pass.", "b_equals_a", True),
+)
+
+DUPLICATES_CAPTIONS = (
+    phase("The copy writes B with plain INSERTs and keeps the last id whose COMMIT was acknowledged.", "start"),
+    LOST_REPLY,
+    COMMIT_UNANSWERED,
+    state("It retries the chunk it believes failed: the same rows are inserted into B a second time.", "retry"),
+    phase("A keeps inserting: each pass copies the rows past the last acknowledged id.", "workload"),
+    CATCH_UP,
+    check(
+        "The checker finds every business key of chunk 2 twice in B: a plain INSERT is not safe to retry.",
+        "no_duplicate_keys",
+        False,
+    ),
+)
+
+IDEMPOTENT_CAPTIONS = (
+    phase("The copy writes upserts (INSERT … ON DUPLICATE KEY UPDATE) into a B keyed by A's id.", "start"),
+    LOST_REPLY,
+    COMMIT_UNANSWERED,
+    state("The copier retries chunk 2 on a new connection.", "retry"),
+    state(
+        "The retried chunk finds its rows already in B (the lost COMMIT had landed) and rewrites them in place.",
+        "row",
+        actor="B",
+        op="upsert",
+    ),
+    phase("A keeps inserting: each pass copies the rows past the last acknowledged id.", "workload"),
+    check(
+        "The checker finds each business key once: this retry was safe, doing it twice is doing it once.",
+        "no_duplicate_keys",
+        True,
+    ),
+)
+
 SCENARIOS = (
     Scenario(
         name="full-copy",
@@ -106,6 +174,11 @@ SCENARIOS = (
         invariants=common.INVARIANTS,
         faults=FAULTS,
         cluster={"mariadb": 2},
+        watch=(
+            "Watch chunk 2: its connection to the target is killed on three tries in a row, and each retry waits "
+            "a random time below a cap that doubles (50, 100, 200 ms) before it lands."
+        ),
+        captions=FULL_COPY_CAPTIONS,
     ),
     Scenario(
         name="retry-duplicates",
@@ -125,6 +198,11 @@ SCENARIOS = (
         expected="fail",
         faults=FAULTS,
         cluster={"mariadb": 2},
+        watch=(
+            "Watch chunk 2: the answer to its COMMIT is lost, the copier retries with a plain INSERT, and the "
+            "same rows land in B twice."
+        ),
+        captions=DUPLICATES_CAPTIONS,
     ),
     Scenario(
         name="retry-idempotent",
@@ -142,5 +220,10 @@ SCENARIOS = (
         invariants=common.INVARIANTS,
         faults=FAULTS,
         cluster={"mariadb": 2},
+        watch=(
+            "Watch chunk 2 again: its COMMIT's answer is lost and the chunk is retried, but as an upsert keyed by "
+            "A's id, so it lands on the rows already there."
+        ),
+        captions=IDEMPOTENT_CAPTIONS,
     ),
 )
