@@ -71,6 +71,7 @@ urlpatterns = [
     path("api/", include(api_urlpatterns)),
     path("", include("apps.dashboard.urls")),
     path("", include("apps.runs.urls")),
+    path("", include("apps.classroom.urls")),
     # Last, so every real endpoint above (the labs' own under /api/ among them) is tried first.
     re_path(r"^api/", api_not_found),
 ]

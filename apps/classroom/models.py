@@ -3,9 +3,12 @@ student's progress through the lab sheets (the sheets themselves are Markdown fi
 folders, apps/classroom/sheets.py)."""
 
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.contrib.auth import get_user_model
+from django.db import models, transaction
+from django.utils import timezone
 
 # Join codes avoid look-alike characters (0/O, 1/I/L), so one read off a projector types right.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -28,12 +31,34 @@ class Classroom(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
+        verbose_name = "class"
+        verbose_name_plural = "classes"
 
     def __str__(self):
         return self.name
 
     def taught_by(self, user):
         return bool(user and user.is_authenticated and self.instructors.filter(pk=user.pk).exists())
+
+    def regenerate_code(self):
+        """A fresh join code: the old one stops working (it was read out, or leaked)."""
+        while True:
+            code = new_join_code()
+            if not Classroom.objects.filter(join_code=code).exists():
+                break
+        self.join_code = code
+        self.save(update_fields=["join_code"])
+        return code
+
+    @classmethod
+    def of(cls, user):
+        """The classes a user belongs to, as a student or an instructor."""
+        return cls.objects.filter(models.Q(memberships__user=user) | models.Q(instructors=user)).distinct()
+
+    @classmethod
+    def visible_to(cls, user):
+        """The classes whose page a user may open: their own; staff administer every class."""
+        return cls.objects.all() if user.is_staff else cls.of(user)
 
     def has_member(self, user):
         """A student of the class or one of its instructors."""
@@ -53,6 +78,22 @@ class Membership(models.Model):
 
     def __str__(self):
         return f"{self.user} in {self.classroom}"
+
+
+class FailedJoin(models.Model):
+    """A join attempt with a code no class has. Counted per user over the last hour to stop anyone
+    guessing codes; kept in the control database, so every web process counts the same attempts."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="failed_joins")
+    code = models.CharField(max_length=32)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["user", "at"])]
+
+    def __str__(self):
+        return f"{self.user} tried {self.code!r}"
 
 
 class Assignment(models.Model):
@@ -120,6 +161,7 @@ class CheckpointPass(models.Model):
 
     class Meta:
         ordering = ["passed_at"]
+        verbose_name_plural = "checkpoint passes"
         constraints = [models.UniqueConstraint(fields=["user", "sheet", "checkpoint"], name="checkpoint_passed_once")]
 
     def __str__(self):
@@ -141,3 +183,63 @@ class Answer(models.Model):
 
     def __str__(self):
         return f"{self.user} on {self.sheet}#{self.checkpoint}"
+
+
+# Joining ---------------------------------------------------------------------------------------
+
+JOIN_FAILURES_PER_HOUR = 10
+
+
+class JoinRefused(Exception):
+    def __init__(self, message, status=400):
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+def normalise_code(raw):
+    """What a student typed, as codes are stored: case and spaces do not matter."""
+    return "".join(str(raw or "").split()).upper()
+
+
+def join_class(user, raw_code):
+    """(classroom, joined now?) for the class whose code the user gave; JoinRefused (with the
+    message to show) for a wrong code, or for any code once the user has tried too many wrong ones."""
+    code = normalise_code(raw_code)
+    if not code:
+        raise JoinRefused("enter the join code your instructor gave you")
+    now = timezone.now()
+    with transaction.atomic():
+        # The user's row lock takes their attempts one at a time, so parallel guesses cannot all
+        # pass the count before any of them is recorded.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+        failures = FailedJoin.objects.filter(user=user, at__gt=now - timedelta(hours=1))
+        if failures.count() >= JOIN_FAILURES_PER_HOUR:
+            oldest = failures.order_by("at").values_list("at", flat=True).first()
+            again = oldest + timedelta(hours=1)
+            refused = JoinRefused(
+                f"too many wrong join codes ({JOIN_FAILURES_PER_HOUR} in the last hour): no code is taken "
+                f"from you until {again:%H:%M} UTC; ask your instructor to check the code",
+                status=429,
+            )
+        else:
+            classroom = Classroom.objects.filter(join_code=code).first()
+            if classroom is None:
+                FailedJoin.objects.create(user=user, code=code[:32])
+                left = JOIN_FAILURES_PER_HOUR - failures.count()
+                refused = JoinRefused(
+                    f"no class has the join code {code[:32]}; check it with your instructor "
+                    f"({left} more wrong code{'s' if left != 1 else ''} allowed this hour)"
+                )
+            else:
+                refused = None
+                joined = False
+                if not classroom.taught_by(user):
+                    _, joined = Membership.objects.get_or_create(classroom=classroom, user=user)
+    if refused:
+        raise refused
+    return classroom, joined
+
+
+def share_run(classroom, run, user):
+    """(SharedRun, shared now?): the class's members may watch the run from now on."""
+    return SharedRun.objects.get_or_create(classroom=classroom, run=run, defaults={"shared_by": user})
