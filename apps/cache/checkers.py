@@ -111,11 +111,7 @@ def convergence(ctx, result, keys: Collection[str] | None = None):
     if not result:
         return Check(None, NOT_REACHED)
     store = Store(ctx.nodes, result.get("redis_node"))
-    conn = store.db()
-    try:
-        rows = store.rows(conn)
-    finally:
-        conn.close()
+    rows = store.read_rows()
     cached = _cached(ctx, store)
     if keys is not None:
         cached = {k: c for k, c in cached.items() if k in keys}
@@ -138,11 +134,7 @@ def acknowledged_writes(ctx, result):
     if not result:
         return Check(None, NOT_REACHED)
     store = Store(ctx.nodes, result.get("redis_node"))
-    conn = store.db()
-    try:
-        rows = store.rows(conn)
-    finally:
-        conn.close()
+    rows = store.read_rows()
     acked: dict[str, dict] = {}
     for w in _ops(ctx, "write"):
         key = w["value"]["key"]

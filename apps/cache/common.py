@@ -1,6 +1,6 @@
 """What the cache lab's scenarios share: their parameters and invariants."""
 
-from apps.runs.registry import Invariant, Param
+from apps.runs.registry import Fault, Invariant, Param
 
 from . import checkers
 
@@ -63,3 +63,13 @@ def race_params(keys=2, ttl_ms=2000, clients=3, steps=6, **extra):
         Param("steps", "int", steps, "steps the readers keep reading for", min=1, max=1000),
     ]
     return (*common, *extra.values())
+
+
+def node_faults(*nodes: str) -> tuple[Fault, ...]:
+    """The buttons of dedicated Redis nodes, pressed between the clients' rounds."""
+    return (
+        Fault("kill", nodes, "SIGKILL the Redis node: its entries are gone"),
+        Fault("restart", nodes, "start the Redis node again, empty"),
+        Fault("pause", nodes, "SIGSTOP the Redis node: commands hang until they time out"),
+        Fault("resume", nodes, "SIGCONT the paused Redis node"),
+    )

@@ -3,6 +3,7 @@
 from apps.runs.registry import Assets, Fault, Lab, register
 
 from .engine.store import with_flush
+from .narration import NARRATION
 from .scenarios_basic import SCENARIOS as BASIC
 from .scenarios_load import SCENARIOS as LOAD
 from .scenarios_races import SCENARIOS as RACES
@@ -41,6 +42,7 @@ FLUSH = Fault("flush", ("cache",), "delete every entry of the run's cache (DEL o
 for _scenario in _ALL.values():
     _scenario.engine = with_flush(_scenario.engine)
     _scenario.faults = (*_scenario.faults, FLUSH)
+    _scenario.watch, _scenario.captions = NARRATION[_scenario.name]
 
 LAB = register(
     Lab(

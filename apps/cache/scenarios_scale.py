@@ -5,12 +5,13 @@ from apps.runs.registry import PAGE_SPEED, Fault, Invariant, Param, Scenario
 
 from . import checkers_scale, common
 from .engine.near import near_cache
-from .engine.sharding import MEMBERSHIP, sharding
+from .engine.sharding import MEMBERSHIP, NODES, sharding
 
 MOVED_SHARE = Invariant(
     "moved_share",
-    "when a node joins or leaves, each placement moves the share of keys its scheme promises "
-    "(modulo about (N-1)/N, ketama and hash slots about 1/N, and only to or from that node)",
+    "at every change of nodes the run recorded (the schedule's and the buttons'), each placement "
+    "moves the keys its scheme moves, the share it promises (modulo about (N-1)/N, ketama and hash "
+    "slots about 1/N, and only to or from that node)",
     checkers_scale.moved_share,
 )
 PLACED = Invariant(
@@ -40,7 +41,11 @@ SCENARIOS = (
             "keys that move are deleted on both nodes: a node that owned a key before may still "
             "hold an old entry, and no read may be served a wrong value. Set `delete_moved` false "
             "to see it: keys cached before redis4 joins, written while it serves them, are read "
-            "after it leaves from their old entries, and the checker fails the run."
+            "after it leaves from their old entries, and the checker fails the run. Add or remove "
+            "shards with the buttons (redis5 waits spare): each change is judged the same way. Kill "
+            "or pause a node and its keys lose their cache, not their reads: its breaker opens, "
+            "the clients read those keys from the table, and the deletes it missed are made "
+            "before it is used again."
         ),
         engine=sharding,
         params=common.params(
@@ -56,7 +61,12 @@ SCENARIOS = (
             ),
         ),
         invariants=(MOVED_SHARE, PLACED, common.NO_STALE_READ, common.ACKNOWLEDGED),
-        cluster={"mariadb": 1, "redis": 4},
+        faults=(
+            Fault("add-shard", NODES, "the node joins the cache at the next round: each placement moves keys to it"),
+            Fault("remove-shard", NODES, "the node leaves the cache at the next round: its keys move to the others"),
+            *common.node_faults(*NODES),
+        ),
+        cluster={"mariadb": 1, "redis": len(NODES)},
         duration_s=lambda p: (len(MEMBERSHIP) * p["steps"] + len(MEMBERSHIP) - 1) / PAGE_SPEED,
     ),
     Scenario(

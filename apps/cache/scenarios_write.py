@@ -1,7 +1,7 @@
 """Writes behind and through the cache, and a cache node down behind a circuit breaker: scenarios
 on a dedicated MariaDB and a dedicated Redis node that is SIGKILLed for real."""
 
-from apps.runs.registry import Check, Fault, Invariant, Param, Scenario
+from apps.runs.registry import Check, Invariant, Param, Scenario
 
 from . import common
 from .checkers import NOT_REACHED, SHOWN
@@ -45,12 +45,7 @@ NO_CLIENT_ERROR = Invariant(
     "no_client_error", "every read and write a client made was answered, whatever the cache node did", no_client_error
 )
 
-NODE_FAULTS = (
-    Fault("kill", (NODE,), "SIGKILL the Redis node: its entries are gone"),
-    Fault("restart", (NODE,), "start the Redis node again"),
-    Fault("pause", (NODE,), "SIGSTOP the Redis node: commands hang until they time out"),
-    Fault("resume", (NODE,), "SIGCONT the paused Redis node"),
-)
+NODE_FAULTS = common.node_faults(NODE)
 
 
 def _down_cross_check(clean: dict) -> dict:
@@ -70,7 +65,10 @@ SCENARIOS = (
             "and the client is told ok; a flusher writes the dirty keys to MariaDB later, in "
             "batches. The Redis node is SIGKILLed before the next flush: every write acknowledged "
             "since the last flush existed only in its memory, and is gone. The checker finds each "
-            "acknowledged version missing from the table, and the readers served the older rows."
+            "acknowledged version missing from the table, and the readers served the older rows. "
+            "The buttons kill, restart, pause and resume redis1 whenever you like: while it is out "
+            "of reach the clients read from the table, and a write is refused (the client is told: "
+            "write-behind has nowhere else to put it); a kill loses whatever was not flushed yet."
         ),
         engine=write_behind,
         params=_write_params(
@@ -79,6 +77,7 @@ SCENARIOS = (
         ),
         invariants=common.INVARIANTS,
         expected="fail",
+        faults=NODE_FAULTS,
         cluster=CLUSTER,
         duration_s=_write_duration,
     ),
@@ -89,11 +88,15 @@ SCENARIOS = (
             "The write-behind schedule with write-through: a write commits the row, then sets the "
             "entry (never over a newer one), and only then is acknowledged. The same SIGKILL of the "
             "Redis node loses no acknowledged write: the table has them all, and the read-back "
-            "after the restart finds every one."
+            "after the restart finds every one. Press kill, pause or restart on redis1 at any "
+            "time: reads go to the table while the node is out of reach, writes are still "
+            "acknowledged (the row has them), and the entries they could not set are deleted before "
+            "the cache is used again, so no acknowledged write is lost and no read is stale."
         ),
         engine=write_through,
         params=_write_params(),
         invariants=common.INVARIANTS,
+        faults=NODE_FAULTS,
         cluster=CLUSTER,
         duration_s=_write_duration,
     ),

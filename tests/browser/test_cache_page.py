@@ -1,9 +1,11 @@
 """The cache lab in a real browser: a finished stale-set-race colours the raced keys and outlines
 every stale read the checker counted (and, scrubbed back to the reader's late fill, shows the cache
-holding v1 while the row is v2), and a leases run lists the tokens handed out, invalidated and
-refused."""
+holding v1 while the row is v2), a leases run lists the tokens handed out, invalidated and
+refused, and a sharding run draws the ketama ring and the slot map as they were at each change."""
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -90,4 +92,48 @@ def test_a_leases_run_lists_the_tokens_handed_out_invalidated_and_refused(live_s
         f"token {refused['token']} on {refused['key']}"
     )
     expect(panel.get_by_test_id("cache-keys").locator(".cache-key.is-differ")).to_have_count(0)
+    assert page.errors == []
+
+
+@pytest.fixture
+def shots(tmp_path):
+    """Where the screenshots go: DISTLAB_SHOTS to keep them for a look, else the test's tmp dir."""
+    folder = Path(os.environ["DISTLAB_SHOTS"]) if os.environ.get("DISTLAB_SHOTS") else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_a_sharding_run_draws_the_ring_and_the_slot_map_as_they_were_at_each_change(
+    live_stack, student_user, browser_page, shots
+):
+    page = browser_page
+    log_in(page, live_stack.url, student_user)
+    panel = finished_run(page, live_stack.url, "sharding")
+    expect(page.get_by_test_id("verdict")).to_have_attribute("data-verdict", "pass")
+    ring = panel.get_by_test_id("cache-ring")
+    slots = panel.get_by_test_id("cache-slot-map")
+    # Finished: back on 3 nodes, 160 points each, every key on the ring and over the slots.
+    expect(ring.locator(".cache-ring__point")).to_have_count(3 * 160)
+    expect(ring.locator(".cache-ring__key")).to_have_count(200)
+    expect(slots.locator(".cache-slots__ranges li[data-node=redis4]")).to_have_count(0)
+    expect(slots.locator(".cache-slots__ranges li[data-node=redis1]").first).to_be_visible()
+    page.screenshot(path=shots / "sharding-finished.png", full_page=True)
+
+    # Scrubbed to the ring's change when redis4 joined: four nodes' points, the keys it took lit.
+    join = page.evaluate(
+        "distlab.events.find(e => e.data.type === 'shard' && e.data.scheme === 'ketama' && e.data.change === 'add')"
+    )
+    page.evaluate(f"distlab.player.scrubTo({join['seq']})")
+    expect(ring.locator(".cache-ring__point")).to_have_count(4 * 160)
+    expect(ring.locator(".cache-ring__key.is-moved")).to_have_count(join["data"]["moved"])
+    expect(ring.locator(".cache-ring__point[data-node=redis4]")).to_have_count(160)
+    expect(panel.get_by_test_id("cache-shard-moved").nth(1)).to_contain_text("redis4 joined")
+    page.screenshot(path=shots / "sharding-join.png", full_page=True)
+    panel.get_by_test_id("cache-shards").screenshot(path=shots / "sharding-join-placement.png")
+    slot_join = page.evaluate(
+        "distlab.events.find(e => e.data.type === 'shard' && e.data.scheme === 'slots' && e.data.change === 'add')"
+    )
+    page.evaluate(f"distlab.player.scrubTo({slot_join['seq']})")
+    expect(slots.locator(".cache-slots__ranges li[data-node=redis4]")).not_to_have_count(0)
+    panel.get_by_test_id("cache-shards").screenshot(path=shots / "sharding-slots-join.png")
     assert page.errors == []

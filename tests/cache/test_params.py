@@ -64,6 +64,11 @@ def test_the_api_answers_400_with_each_fields_message(student_user):
         ("cache-aside", "ttl_ms=0", "params.ttl_ms: must be at least 1"),
         ("cache-aside", "read_ratio=1.5", "params.read_ratio: must be at most 1"),
         (
+            "thundering-herd",
+            "lock_ms=100",
+            "params.lock_ms: must be longer than rebuild_ms (300): a lock that expires mid-rebuild lets a second client in",
+        ),
+        (
             "update-vs-delete",
             "keys=1",
             "params.keys: must be at least 2: half the keys update the cache, the other half delete it",

@@ -2,6 +2,7 @@
 serves the old version until the TTL, updating the cache diverges where deleting converges, the
 double delete clears the old value only after the reader's fill, and leases refuse the stale set."""
 
+import contextlib
 import random
 
 import pytest
@@ -120,19 +121,27 @@ def test_leases_refuse_the_stale_set_and_hand_one_new_token_while_the_others_wai
     assert {op["value"]["version"] for op in reads(ctx) if op["process"] != "reader"} == {2}
 
 
-@pytest.fixture
-def lease_table():
-    scenario = get_scenario("cache", "leases")
-    params, _ = scenario.validate({"lease_ms": 60_000})
+@contextlib.contextmanager
+def lease_run(lease_ms, keys):
+    """A leases run's context on the shared nodes, with `keys` rows and its leases."""
+    params, _ = get_scenario("cache", "leases").validate({"lease_ms": lease_ms})
     run_id = random.randrange(10**8, 10**9)
     recorder = Recorder(run_id, [ListSink()])
     nodes = SharedNodes(run_id, **lab_node_urls())
     ctx = RunContext(run_id=run_id, params=params, seed=7, recorder=recorder, nodes=nodes)
-    store = Store(nodes)
-    store.create(2, random.Random(7))
-    yield ctx, store, Leases(ctx, store, lease_ms=params["lease_ms"])
-    nodes.cleanup()
-    recorder.close()
+    try:
+        store = Store(nodes)
+        store.create(keys, random.Random(7))
+        yield ctx, store, Leases(ctx, store, lease_ms=lease_ms)
+    finally:
+        nodes.cleanup()
+        recorder.close()
+
+
+@pytest.fixture
+def lease_table():
+    with lease_run(60_000, 2) as made:
+        yield made
 
 
 def test_a_lease_is_one_token_per_key_and_a_delete_voids_it(lease_table):
@@ -162,22 +171,10 @@ def test_a_set_with_the_current_token_fills_and_ends_the_lease(lease_table):
 
 
 def test_a_lease_reader_waits_out_a_lease_nobody_uses_and_then_fills():
-    scenario = get_scenario("cache", "leases")
-    params, _ = scenario.validate({"lease_ms": 100})
-    run_id = random.randrange(10**8, 10**9)
-    recorder = Recorder(run_id, [ListSink()])
-    nodes = SharedNodes(run_id, **lab_node_urls())
-    ctx = RunContext(run_id=run_id, params=params, seed=7, recorder=recorder, nodes=nodes)
-    try:
-        store = Store(nodes)
-        store.create(1, random.Random(7))
-        leases = Leases(ctx, store, lease_ms=100)
+    with lease_run(100, 1) as (ctx, store, leases):
         assert leases.get("gone", "item00001").kind == "token"  # a holder that never comes back
         reader = LeaseClient(ctx, "c1", store, leases, ttl_ms=1000, retry_ms=20)
         assert reader.read("item00001") == 1
         assert reader.waits > 0 and reader.misses == 1
         assert decode(store.redis().get(store.cache_key("item00001")))[0] == 1
         reader.close()
-    finally:
-        nodes.cleanup()
-        recorder.close()

@@ -1,5 +1,6 @@
-"""Sharding over dedicated Redis nodes: 3, then a fourth joins, then it leaves. The shares each
-placement moves, where the entries end up, and the checkers fed real broken data."""
+"""Sharding over dedicated Redis nodes: 3, then a fourth joins, then it leaves, and whatever the
+add / remove shard buttons change besides. The shares each placement moves, where the entries end
+up, a node killed under the clients, and the checkers fed real broken data."""
 
 import contextlib
 import os
@@ -15,17 +16,18 @@ from apps.cluster.runnodes import DedicatedNodes
 from apps.runs.context import RunContext
 from apps.runs.recorder import ListSink, Recorder
 from apps.runs.registry import get_scenario, verdict_of
+from tests.cache.test_write import FaultAt
 from tests.engine import run_engine
 
 SCENARIO = get_scenario("cache", "sharding")
 KEYS = [f"item{i:05d}" for i in range(1, 201)]
 
 
-def run_dedicated(supervisor, params=None, seed=7):
+def run_dedicated(supervisor, params=None, seed=7, control=None):
     def start_cluster(run_id, emit):
         return DedicatedNodes.start(run_id, supervisor, SCENARIO.cluster, emit=emit, owner_pid=os.getpid())
 
-    ctx, result, checks, events = run_engine(SCENARIO, params=params, seed=seed, nodes=start_cluster)
+    ctx, result, checks, events = run_engine(SCENARIO, params=params, seed=seed, nodes=start_cluster, control=control)
     return ctx, result, {c["name"]: c for c in checks}, events
 
 
@@ -157,3 +159,65 @@ def test_moved_share_fails_when_every_key_shares_one_hash_tag(supervisor):
         slots = [c for c in check.evidence["changes"] if c["scheme"] == "slots"]
         assert {c["share"] for c in slots} <= {0.0, 1.0}
         assert "slots" in check.evidence["summary"]
+
+
+def test_it_judges_the_changes_a_button_made_as_it_judges_the_schedules(supervisor):
+    # redis5 added by hand after the second round: 3 → 4, then the schedule's join 4 → 5 (redis4)
+    # and its leave 5 → 4.
+    control = FaultAt({2: ("add-shard", "redis5")})
+    ctx, result, checks, events = run_dedicated(supervisor, {"steps": 3}, control=control)
+    assert verdict_of(list(checks.values())) == "pass", checks
+    assert [(c["kind"], c["node"], c["by"]) for c in result["changes"]] == [
+        ("add", "redis5", "button"),
+        ("add", "redis4", "the scenario"),
+        ("remove", "redis4", "the scenario"),
+    ]
+    assert result["membership"][-1] == ["redis1", "redis2", "redis3", "redis5"]
+    judged = {(c["scheme"], c["nodes"]) for c in checks["moved_share"]["evidence"]["changes"]}
+    assert judged == {(s, n) for s in SCHEMES for n in ("3 → 4", "4 → 5", "5 → 4")}
+    # redis5 served reads once it had joined.
+    assert any(load.get("redis5", 0) > 0 for load in result["schemes"]["ketama"]["load"])
+
+
+def test_it_refuses_to_add_a_node_that_serves_already_or_to_remove_the_last(supervisor):
+    control = FaultAt({1: ("add-shard", "redis1"), 2: ("remove-shard", "redis5")})
+    ctx, result, checks, events = run_dedicated(supervisor, {"steps": 1, "keys": 20}, control=control)
+    refused = [e["label"] for e in events if e["kind"] == "log" and "failed" in e["label"]]
+    assert any("redis1 already serves keys" in r for r in refused), refused
+    assert any("redis5 serves no keys" in r for r in refused), refused
+    assert [c["by"] for c in result["changes"]] == ["the scenario", "the scenario"]
+
+
+def test_moved_share_fails_when_the_run_placed_keys_otherwise_than_its_scheme(supervisor):
+    with finished_run(supervisor, {"keys": 100, "steps": 1}) as (ctx, result, store):
+        assert checkers_scale.moved_share(ctx, result).held is True
+        # The ring's keys moved as modulo moves them: keys between nodes that stayed.
+        join = result["changes"][0]
+        join["moved"]["ketama"] = dict(join["moved"]["modulo"])
+        check = checkers_scale.moved_share(ctx, result)
+        assert check.held is False
+        ketama = next(c for c in check.evidence["changes"] if c["scheme"] == "ketama" and c["nodes"] == "3 → 4")
+        assert ketama["misplaced_by_the_run"] > 0
+        assert check.evidence["summary"].startswith("ketama 3 → 4 (redis4 joins) the run moved")
+
+
+def test_a_killed_node_costs_its_keys_their_cache_not_their_reads(supervisor):
+    control = FaultAt(
+        {2: ("kill", "redis2"), 4: ("restart", "redis2"), 5: ("pause", "redis3"), 6: ("resume", "redis3")}
+    )
+    ctx, result, checks, events = run_dedicated(supervisor, {"steps": 3}, control=control)
+    assert verdict_of(list(checks.values())) == "pass", checks
+    reads = ctx.history.completed("read")
+    assert reads and all(op["type"] == "ok" for op in reads), "no client saw an error"
+    opened = {
+        e["data"]["node"]
+        for e in events
+        if (e.get("data") or {}).get("type") == "breaker" and e["data"]["state"] == "open"
+    }
+    assert {"redis2", "redis3"} <= opened
+    # While redis2 was down its keys were read from the table.
+    kill, restart = (
+        next(e["seq"] for e in events if e["kind"] == "fault" and e["data"]["kind"] == k) for k in ("kill", "restart")
+    )
+    down_reads = [e for e in events if kill < e["seq"] < restart and (e.get("data") or {}).get("type") == "read"]
+    assert down_reads and any(e["data"]["from"] == "db" for e in down_reads)

@@ -117,3 +117,40 @@ def test_it_refuses_a_restart_scheduled_before_the_kill():
     assert errors == {"restart_at": ["must be after kill_at"]}
     _, errors = scenario.validate({"restart_at": 16})
     assert errors == {"restart_at": ["must be before the last step, so the cache can warm again"]}
+
+
+def test_write_through_keeps_every_acknowledged_write_and_serves_nothing_stale_whatever_the_buttons_do(supervisor):
+    # Paused, the node keeps the entries the writes meanwhile could not set; killed and restarted
+    # by hand, it comes back cold. Either way the table has every acknowledged write and the
+    # entries left older than their rows are deleted before the cache is used again.
+    control = FaultAt(
+        {2: ("pause", "redis1"), 4: ("resume", "redis1"), 5: ("kill", "redis1"), 6: ("restart", "redis1")}
+    )
+    params = {"read_ratio": 0.5, "keys": 10}
+    ctx, result, checks, events = run_dedicated(supervisor, "write-through", params, control=control)
+    assert faults(events)[:4] == [("pause", "redis1"), ("resume", "redis1"), ("kill", "redis1"), ("restart", "redis1")]
+    assert ("closed", "open") in breaker_changes(events), "the paused node was taken out of use"
+    assert {name: c["held"] for name, c in checks.items()} == dict.fromkeys(checks, True), checks
+    acknowledged = [op for op in ctx.history.completed("write") if op["type"] == "ok"]
+    assert len(acknowledged) == len(ctx.history.completed("write")), "write-through refuses no write"
+
+
+def test_write_behind_refuses_writes_while_the_node_is_down_and_loses_what_a_button_kill_found_unflushed(supervisor):
+    control = FaultAt({2: ("kill", "redis1"), 4: ("restart", "redis1")})
+    params = {"read_ratio": 0.5, "keys": 10, "flush_every": 5}
+    ctx, result, checks, events = run_dedicated(supervisor, "write-behind-loss", params, control=control)
+    assert faults(events)[:2] == [("kill", "redis1"), ("restart", "redis1")]
+    refused = [op for op in ctx.history.completed("write") if op["type"] == "fail"]
+    assert refused and result["refused_writes"] == len(refused), "writes while the node was down were refused, visibly"
+    assert all("not reachable" in op["error"] for op in refused)
+    # The first flush was due after step 5: every write acknowledged before the button's kill
+    # at the second boundary existed only in redis1, and is lost.
+    kill = next(e["seq"] for e in events if e["kind"] == "fault" and e["data"]["kind"] == "kill")
+    before_kill = {
+        e["data"]["key"]
+        for e in events
+        if e["seq"] < kill and (e.get("data") or {}).get("type") == "entry" and e["data"].get("dirty")
+    }
+    lost = {w["key"] for w in checks["acknowledged_writes"]["evidence"]["lost"]}
+    assert before_kill and before_kill & lost
+    assert verdict_of(list(checks.values())) == "fail"

@@ -5,38 +5,27 @@ boundary. Plain Python."""
 from __future__ import annotations
 
 import random
-import threading
 from typing import Any
 
 from . import events
 from .clients import Client
 from .store import Store
-from .workload import Zipf, mix
+from .workload import Zipf, mix, on_threads
 
 
 def run_round(ctx: Any, clients: list[Client], zipfs: dict, rngs: dict) -> None:
     """One round: every client makes its `ops` operations at once, on a thread of its own; the
     first error one of them met is raised here."""
-    errors: list[BaseException] = []
 
     def work(client: Client) -> None:
-        try:
-            for _ in range(ctx.params["ops"]):
-                key = zipfs[client.name].draw()
-                if mix(rngs[client.name], ctx.params["read_ratio"]) == "read":
-                    client.read(key)
-                else:
-                    client.write(key)
-        except BaseException as exc:  # noqa: BLE001 - raised again in the main thread
-            errors.append(exc)
+        for _ in range(ctx.params["ops"]):
+            key = zipfs[client.name].draw()
+            if mix(rngs[client.name], ctx.params["read_ratio"]) == "read":
+                client.read(key)
+            else:
+                client.write(key)
 
-    threads = [threading.Thread(target=work, args=(c,), name=c.name) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    on_threads(clients, work)
 
 
 def run_clients(ctx: Any, store: Store, clients: list[Client], *, keys: list[str]) -> dict:

@@ -117,11 +117,11 @@ class GuardedCache:
     """The cache commands of the clients, through the breaker, on a Redis client of their own
     that fails fast (no retries: the breaker is the retry policy)."""
 
-    def __init__(self, ctx: Any, store: Store, breaker: CircuitBreaker | None):
+    def __init__(self, ctx: Any, store: Store, breaker: CircuitBreaker | None, node: str | None = None):
         self.ctx, self.store, self.breaker = ctx, store, breaker
-        self.node = store.cache_node()
+        self.node = store.cache_node(node)
         self.redis = redis.Redis.from_url(
-            ctx.nodes.redis_address(store.redis_node),
+            ctx.nodes.redis_address(self.node),
             socket_timeout=COMMAND_TIMEOUT_S,
             socket_connect_timeout=COMMAND_TIMEOUT_S,
             retry=Retry(NoBackoff(), 0),
@@ -236,6 +236,28 @@ def without_persistence(ctx: Any, cache: GuardedCache) -> None:
     )
 
 
+def restarts_come_back_cold(ctx: Any, caches: dict[str, GuardedCache]) -> None:
+    """Every restart of a cache node, the schedule's or a button's, goes through here: the node
+    starts again with its append-only file on, which would bring its entries back at the next
+    kill, so its persistence is turned off before any client uses it; and its clients drop the
+    connections of the process that died."""
+
+    def node_events_only(kind: str, **fields: Any) -> Any:
+        # The context records the fault itself, crediting whoever pressed it.
+        return None if kind == "fault" else ctx.emit(kind, **fields)
+
+    def restart(target: str, **options: Any) -> dict:
+        cache = caches.get(target)
+        if cache is None:
+            raise ValueError(f"{target} is not a cache node of this run")
+        ctx.nodes.fault("restart", target, emit=node_events_only, **options)
+        cache.redis.connection_pool.disconnect()
+        without_persistence(ctx, cache)
+        return {"node": target, "persistence": "off"}
+
+    ctx.on_fault("restart", restart)
+
+
 def wait_out_cool_down(ctx: Any, breaker: CircuitBreaker) -> None:
     if breaker.state == OPEN:
         ctx.cancelled.wait(max(0.0, breaker.cool_down_s - (ctx.active_clock - breaker.opened_at)) + 0.01)
@@ -264,6 +286,18 @@ def ensure_up(ctx: Any, cache: GuardedCache) -> None:
         ctx.fault("restart", cache.node)
 
 
+def trust_again(ctx: Any, cache: GuardedCache) -> None:
+    """Before the checkers read the node: a breaker a fault left open is probed once its
+    cool-down is over, so every key whose invalidation waited is deleted and the cache the run
+    ends with holds nothing older than the table."""
+    breaker = cache.breaker
+    if breaker is None or (breaker.state == CLOSED and not breaker.pending_now()):
+        return
+    ensure_up(ctx, cache)
+    wait_out_cool_down(ctx, breaker)
+    cache.call("operator", "PING", cache.redis.ping)
+
+
 def cache_node_down(ctx: Any) -> dict:
     p = ctx.params
     store = Store(ctx.nodes)
@@ -271,6 +305,7 @@ def cache_node_down(ctx: Any) -> dict:
     keys = store.create(p["keys"], random.Random(ctx.seed))
     breaker = CircuitBreaker(ctx, node, failures=p["failures"], cool_down_s=p["cool_down_ms"] / 1000.0)
     cache = GuardedCache(ctx, store, breaker if p["breaker"] else None)
+    restarts_come_back_cold(ctx, {node: cache})
     without_persistence(ctx, cache)
     clients = [BreakerClient(ctx, f"c{i}", store, cache, ttl_ms=p["ttl_ms"]) for i in range(1, p["clients"] + 1)]
     rngs = {c.name: random.Random(f"{ctx.seed}:{c.name}:ops") for c in clients}
@@ -301,7 +336,6 @@ def cache_node_down(ctx: Any) -> dict:
                 scheduled_fault(ctx, "kill", node)
             elif step == p["restart_at"]:
                 scheduled_fault(ctx, "restart", node)
-                without_persistence(ctx, cache)
                 ctx.emit("phase", actor="operator", label=f"{node} back, empty", data={"phase": "recovery"})
                 # The clients' next round waits for the cool-down to end, however fast the rounds
                 # run: its first cache command is then the probe, and it finds the node back.

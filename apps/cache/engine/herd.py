@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import random
-import threading
 import time
 from typing import Any
 
@@ -33,6 +32,7 @@ from apps.runs.engine_api import RunStopped
 from . import events
 from .leases import Leases
 from .store import Store, decode, encode
+from .workload import on_threads
 
 VARIANTS = ("none", "mutex", "lease", "xfetch")
 PROTECTED = ("mutex", "lease", "xfetch")
@@ -210,15 +210,11 @@ def run_variant(ctx: Any, store: Store, key: str, variant: str) -> dict:
     # The lease interval is the lock's: long enough for one rebuild.
     leases = Leases.for_store(ctx, store, lease_ms=p["lock_ms"]) if variant == "lease" else None
     clients = [HerdClient(ctx, f"{variant}-c{i}", store, variant, leases) for i in range(1, p["clients"] + 1)]
-    errors: list[BaseException] = []
 
     def work(client: HerdClient, deadline: float) -> None:
-        try:
-            while ctx.clock < deadline and not ctx.cancelled.is_set():
-                client.read(key)
-                ctx.cancelled.wait(p["think_ms"] / 1000.0)
-        except BaseException as exc:  # noqa: BLE001 - raised again in the main thread
-            errors.append(exc)
+        while ctx.clock < deadline and not ctx.cancelled.is_set():
+            client.read(key)
+            ctx.cancelled.wait(p["think_ms"] / 1000.0)
 
     try:
         # The key starts warm, as a hot key is: the first expiry comes one TTL later.
@@ -230,13 +226,7 @@ def run_variant(ctx: Any, store: Store, key: str, variant: str) -> dict:
         queried = 0
         for _ in range(p["rounds"]):
             deadline = ctx.clock + p["ttl_ms"]
-            threads = [threading.Thread(target=work, args=(c, deadline), name=c.name) for c in clients]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            if errors:
-                raise errors[0]
+            on_threads(clients, lambda c, deadline=deadline: work(c, deadline))
             db = sum(c.db_reads for c in clients)
             # A round is one TTL: about one expiry of the hot key.
             events.metric(ctx, "db_queries", db - queried, series=variant)

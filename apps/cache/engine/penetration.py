@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,7 +25,7 @@ from rbloom import Bloom
 
 from . import events
 from .store import SELECT_ITEM, Store, decode, encode
-from .workload import Zipf
+from .workload import Zipf, on_threads
 
 VARIANTS = ("none", "nulls", "bloom")
 NULL = encode(0, "")  # version 0: no row has it, every row starts at 1
@@ -138,26 +137,16 @@ def run_variant(ctx: Any, store: Store, variant: str, keys: list[str], absent: l
     # The same draws in every variant: the variants differ only in how they answer.
     rngs = {c.name: random.Random(f"{ctx.seed}:c{i}") for i, c in enumerate(clients, 1)}
     zipfs = {c.name: Zipf(keys, p["zipf"], rngs[c.name]) for c in clients}
-    errors: list[BaseException] = []
 
     def work(client: PenetrationClient) -> None:
         rng = rngs[client.name]
-        try:
-            for _ in range(p["ops"]):
-                key = rng.choice(absent) if rng.random() < p["absent_ratio"] else zipfs[client.name].draw()
-                client.read(key)
-        except BaseException as exc:  # noqa: BLE001 - raised again in the main thread
-            errors.append(exc)
+        for _ in range(p["ops"]):
+            key = rng.choice(absent) if rng.random() < p["absent_ratio"] else zipfs[client.name].draw()
+            client.read(key)
 
     try:
         for _ in range(p["steps"]):
-            threads = [threading.Thread(target=work, args=(c,), name=c.name) for c in clients]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            if errors:
-                raise errors[0]
+            on_threads(clients, work)
             events.metric(ctx, "absent_db_reads", sum(c.absent_db_reads for c in clients), series=variant)
             ctx.step()
         return {"absent_db_reads": sum(c.absent_db_reads for c in clients)}

@@ -5,6 +5,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
+import threading
+from collections.abc import Callable
+from typing import Any
 
 
 class Zipf:
@@ -22,3 +25,23 @@ class Zipf:
 
 def mix(rng: random.Random, read_ratio: float) -> str:
     return "read" if rng.random() < read_ratio else "write"
+
+
+def on_threads(clients: list, work: Callable[[Any], None]) -> None:
+    """Runs `work(client)` for every client at once, each on a thread of its own named for the
+    client, and waits for them all; the first error one of them met is raised here."""
+    errors: list[BaseException] = []
+
+    def guarded(client: Any) -> None:
+        try:
+            work(client)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(c,), name=c.name) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]

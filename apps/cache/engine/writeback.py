@@ -12,7 +12,11 @@ acknowledged. The same kill costs nothing but a cold cache.
 
 The schedule is the same for both: `steps` rounds of the clients' operations (the flusher runs after
 every `flush_every`-th round), then the node is killed before the next flush, restarted, the flusher
-runs once more, and every key written is read again.
+runs once more, and every key written is read again. The node's buttons act between rounds, with
+the clients behind a circuit breaker (breaker.py): reads go to the table while the node is out of
+reach, write-behind refuses a write it cannot put in the cache (the client is told), write-through
+acknowledges from the table and deletes the entries it could not set before the cache is trusted
+again. Whatever was not flushed when the node died is lost, by the schedule's kill or a button's.
 """
 
 from __future__ import annotations
@@ -20,11 +24,28 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from apps.runs.engine_api import describe_error
+
 from . import events
 from .aside import run_round
-from .clients import Client
+from .breaker import (
+    UNREACHABLE,
+    BreakerClient,
+    CircuitBreaker,
+    GuardedCache,
+    ensure_up,
+    restarts_come_back_cold,
+    scheduled_fault,
+    trust_again,
+    wait_out_cool_down,
+    without_persistence,
+)
 from .store import Store, encode, value_of
 from .workload import Zipf
+
+# The breaker of the writes' clients: a few failures open it, a short cool-down before a probe.
+BREAKER_FAILURES = 3
+COOL_DOWN_S = 0.3
 
 # KEYS: the entry, the dirty set. ARGV: the value, the key's name, the row's version ('' unknown).
 # Returns the version the write is acknowledged with, or false when the entry is absent and the
@@ -90,34 +111,31 @@ def dirty_key(store: Store) -> str:
     return store.nodes.key("writeback", "dirty")
 
 
-def without_persistence(ctx: Any, store: Store) -> None:
-    """A cache node keeps its data in memory only, as most do (the dedicated node starts with an
-    append-only file, which would bring the entries back after the kill)."""
-    r = store.redis()
-    ctx.cmd(store.cache_node(), "CONFIG SET appendonly no", lambda: r.config_set("appendonly", "no"), actor="operator")
+class WriteBehindClient(BreakerClient):
+    """Reads cache-aside through the breaker (a fill never overwrites an entry a write put there
+    meanwhile); writes go to the cache only and are acknowledged from it. With the cache node out
+    of reach a write has nowhere to go: it fails, and the client is told so."""
 
-
-class WriteBehindClient(Client):
-    """Reads cache-aside (a fill never overwrites an entry a write put there meanwhile); writes go
-    to the cache only and are acknowledged from it."""
-
-    def write(self, key: str) -> int:
+    def write(self, key: str) -> int | None:
         op = self.ctx.history.invoke(self.name, "write", {"key": key})
         value = value_of(self.rng)
-        r = self.store.redis()
         names = (self.store.cache_key(key), dirty_key(self.store))
 
-        def write_entry(row_version: str) -> int | None:
-            return self.ctx.cmd(
-                self.store.cache_node(),
+        def write_entry(row_version: str) -> tuple[bool, Any]:
+            return self.cache.call(
+                self.name,
                 f"EVAL write-behind {key}",
-                lambda: r.eval(WRITE_BEHIND, 2, *names, value, key, row_version),
-                actor=self.name,
+                lambda: self.cache.redis.eval(WRITE_BEHIND, 2, *names, value, key, row_version),
             )
 
-        version = write_entry("")
-        if version is None:  # not cached: the next version follows the row's
-            version = write_entry(str(self.load(key)[0]))
+        used, version = write_entry("")
+        if used and version is None:  # not cached: the next version follows the row's
+            used, version = write_entry(str(self.load(key)[0]))
+        if not used:
+            self.errors += 1
+            self.ctx.history.fail(op, {"key": key}, error=f"{self.cache.node} is not reachable: the write is refused")
+            events.entry(self.ctx, key, "refused", None, by=self.name, reason="the cache node is not reachable")
+            return None
         version = int(version)
         events.entry(self.ctx, key, "set", version, by=self.name, dirty=True)
         self.ctx.history.ok(op, {"key": key, "version": version, "acknowledged_by": "cache"})
@@ -125,59 +143,85 @@ class WriteBehindClient(Client):
 
     def fill(self, key: str, version: int, value: str, ttl_ms: int | None = None) -> None:
         ttl_ms = ttl_ms or self.ttl_ms
-        r = self.store.redis()
-        done = self.ctx.cmd(
-            self.store.cache_node(),
+        name = self.store.cache_key(key)
+        used, done = self.cache.call(
+            self.name,
             f"SET {key} v{version} PX {ttl_ms} NX",
-            lambda: r.set(self.store.cache_key(key), encode(version, value), px=ttl_ms, nx=True),
-            actor=self.name,
+            lambda: self.cache.redis.set(name, encode(version, value), px=ttl_ms, nx=True),
         )
-        if done:
+        if used and done:
             events.entry(self.ctx, key, "set", version, by=self.name, ttl_ms=ttl_ms)
 
 
-class WriteThroughClient(Client):
+class WriteThroughClient(BreakerClient):
     """Writes commit the row, then set the entry, then are acknowledged; fills and sets alike
-    never replace a newer cached version with an older one."""
+    never replace a newer cached version with an older one. A write whose entry cannot be set
+    (the node down or paused) is acknowledged all the same, since the row holds it, and its key
+    waits for the breaker's probe to delete the entry before the cache is trusted again."""
 
-    def __init__(self, ctx: Any, name: str, store: Store, *, ttl_ms: int):
-        super().__init__(ctx, name, store, ttl_ms=ttl_ms, policy="update")
+    def _set_if_newer(self, key: str, version: int, value: str, ttl_ms: int) -> tuple[bool, Any]:
+        name = self.store.cache_key(key)
+        return self.cache.call(
+            self.name,
+            f"EVAL set-if-newer {key} v{version} PX {ttl_ms}",
+            lambda: self.cache.redis.eval(SET_IF_NEWER, 1, name, version, encode(version, value), ttl_ms),
+        )
 
     def fill(self, key: str, version: int, value: str, ttl_ms: int | None = None) -> None:
         ttl_ms = ttl_ms or self.ttl_ms
-        r = self.store.redis()
-        done = self.ctx.cmd(
-            self.store.cache_node(),
-            f"EVAL set-if-newer {key} v{version} PX {ttl_ms}",
-            lambda: r.eval(SET_IF_NEWER, 1, self.store.cache_key(key), version, encode(version, value), ttl_ms),
-            actor=self.name,
-        )
-        events.entry(self.ctx, key, "set" if done else "refused", version, by=self.name, ttl_ms=ttl_ms)
+        used, done = self._set_if_newer(key, version, value, ttl_ms)
+        if used:
+            events.entry(self.ctx, key, "set" if done else "refused", version, by=self.name, ttl_ms=ttl_ms)
+
+    def write(self, key: str) -> int:
+        op = self.ctx.history.invoke(self.name, "write", {"key": key})
+        version, value = self.commit(key)
+        used, done = self._set_if_newer(key, version, value, self.ttl_ms)
+        if used:
+            events.entry(self.ctx, key, "set" if done else "refused", version, by=self.name, ttl_ms=self.ttl_ms)
+        else:
+            self.cache.breaker.defer(key, "the entry could not be set")
+        self.ctx.history.ok(op, {"key": key, "version": version})
+        return version
 
 
 class Flusher:
-    """Takes the dirty keys in batches and writes their cached entries to the items table."""
+    """Takes the dirty keys in batches and writes their cached entries to the items table. With
+    the cache node out of reach it writes nothing: the dirty keys wait in the node, if it lives."""
 
-    def __init__(self, ctx: Any, store: Store, *, batch: int, ttl_ms: int):
-        self.ctx, self.store, self.batch, self.ttl_ms = ctx, store, batch, ttl_ms
+    def __init__(self, ctx: Any, store: Store, cache: GuardedCache, *, batch: int, ttl_ms: int):
+        self.ctx, self.store, self.cache, self.batch, self.ttl_ms = ctx, store, cache, batch, ttl_ms
         self.conn = store.db()
         self.flushed: list[dict] = []
 
     def dirty(self) -> list[str]:
-        r = self.store.redis()
-        names = self.ctx.cmd(
-            self.store.cache_node(), "SMEMBERS dirty", lambda: r.smembers(dirty_key(self.store)), actor="flusher"
-        )
+        r = self.cache.redis
+        try:
+            names = self.ctx.cmd(
+                self.cache.node, "SMEMBERS dirty", lambda: r.smembers(dirty_key(self.store)), actor="flusher"
+            )
+        except UNREACHABLE:
+            return []
         return sorted(names)
 
     def flush(self) -> int:
         """Every dirty key written to the table; returns how many rows it wrote."""
-        r = self.store.redis()
+        try:
+            return self._flush()
+        except UNREACHABLE as exc:
+            self.ctx.emit(
+                "log", actor="flusher", label=f"the flusher cannot reach {self.cache.node}: {describe_error(exc)}"
+            )
+            return 0
+
+    def _flush(self) -> int:
+        r = self.cache.redis
+        node = self.cache.node
         prefix = self.store.cache_key("")
         written = 0
         while True:
             taken = self.ctx.cmd(
-                self.store.cache_node(),
+                node,
                 f"EVAL take-dirty {self.batch}",
                 lambda: r.eval(TAKE_DIRTY, 1, dirty_key(self.store), prefix, self.batch),
                 actor="flusher",
@@ -208,7 +252,7 @@ class Flusher:
             names = [prefix + k for k, _ in pairs]
             flushed = [e for _, e in pairs]
             self.ctx.cmd(
-                self.store.cache_node(),
+                node,
                 f"EVAL mark-clean × {len(names)} PX {self.ttl_ms}",
                 lambda names=names, flushed=flushed: r.eval(MARK_CLEAN, len(names), *names, *flushed, self.ttl_ms),
                 actor="flusher",
@@ -219,17 +263,22 @@ class Flusher:
 
 
 def run_writes(ctx: Any, mode: str) -> dict:
-    """The shared schedule; `mode` is "behind" or "through"."""
+    """The shared schedule; `mode` is "behind" or "through". The Redis node's buttons (kill,
+    restart, pause, resume) act between rounds: the clients read from the table while the
+    breaker keeps them off the node, write-behind refuses the writes it cannot put in the cache,
+    and write-through keeps acknowledging from the table."""
     p = ctx.params
     store = Store(ctx.nodes)
     node = store.cache_node()
     keys = store.create(p["keys"], random.Random(ctx.seed))
-    without_persistence(ctx, store)
+    cache = GuardedCache(ctx, store, CircuitBreaker(ctx, node, failures=BREAKER_FAILURES, cool_down_s=COOL_DOWN_S))
+    restarts_come_back_cold(ctx, {node: cache})
+    without_persistence(ctx, cache)
     kind = WriteBehindClient if mode == "behind" else WriteThroughClient
-    clients = [kind(ctx, f"c{i}", store, ttl_ms=p["ttl_ms"]) for i in range(1, p["clients"] + 1)]
+    clients = [kind(ctx, f"c{i}", store, cache, ttl_ms=p["ttl_ms"]) for i in range(1, p["clients"] + 1)]
     rngs = {c.name: random.Random(f"{ctx.seed}:{c.name}:ops") for c in clients}
     zipfs = {c.name: Zipf(keys, p["zipf"], rngs[c.name]) for c in clients}
-    flusher = Flusher(ctx, store, batch=p["batch"], ttl_ms=p["ttl_ms"]) if mode == "behind" else None
+    flusher = Flusher(ctx, store, cache, batch=p["batch"], ttl_ms=p["ttl_ms"]) if mode == "behind" else None
     how = "acknowledged from the cache, flushed later" if flusher else "committed, then cached, then acknowledged"
     ctx.emit("phase", actor="clients", label=f"clients read and write: writes {how}", data={"phase": "workload"})
     try:
@@ -246,31 +295,37 @@ def run_writes(ctx: Any, mode: str) -> dict:
         dirty = flusher.dirty() if flusher else []
         label = f"{node} SIGKILLed before the next flush" + (f" ({len(dirty)} dirty keys)" if flusher else "")
         ctx.emit("phase", actor="operator", label=label, data={"phase": "kill", "dirty": dirty})
-        ctx.fault("kill", node)
+        scheduled_fault(ctx, "kill", node)
         ctx.step()
-        ctx.fault("restart", node)
-        without_persistence(ctx, store)
+        scheduled_fault(ctx, "restart", node)
+        ensure_up(ctx, cache)
         if flusher:
             ctx.emit("phase", actor="flusher", label="the flusher runs again", data={"phase": "flush"})
             flusher.flush()
         ctx.step()
+        ensure_up(ctx, cache)
+        # What a button left unreachable is probed by the read-back once its cool-down is over.
+        wait_out_cool_down(ctx, cache.breaker)
 
         written = sorted({op["value"]["key"] for op in ctx.history.completed("write") if op["type"] == "ok"})
         ctx.emit("phase", actor="clients", label="every key written is read again", data={"phase": "read-back"})
         for key in written:
             clients[0].read(key)
+        trust_again(ctx, cache)
         return {
             "mode": mode,
             "redis_node": None,
             "written": written,
             "dirty_at_kill": dirty,
             "flushed": flusher.flushed if flusher else [],
+            "refused_writes": sum(c.errors for c in clients),
         }
     finally:
         for c in clients:
             c.close()
         if flusher:
             flusher.close()
+        cache.close()
 
 
 def write_behind(ctx: Any) -> dict:

@@ -21,6 +21,7 @@ export function init() {
     leaseCounts: { granted: 0, refused: 0, invalidated: 0, used: 0 },
     shards: {}, // scheme -> {scheme, nodes, placement: {key: node}, moves: [...], moved, changes}
     shardOrder: [],
+    ring: null, // {keys: {key: [ring position, slot]}, points: [[position, node]], slots: [[first, last, node]]}
     breakers: {}, // node -> {node, state, failures, reason, t, history: [...]}
     near: { counts: {}, latest: [] }, // counts: client -> {op: n}
     checked: null, // what no_stale_read and convergence found: {stale, reads, windowsMs, differing}
@@ -224,6 +225,41 @@ function applyShard(slice, e, d) {
   s.nodes = [...(d.nodes || s.nodes)];
   s.moved = d.moved ?? null;
   s.changedAt = e.t;
+  s.change = d.node ? { node: d.node, kind: d.change } : null;
+  if (d.points && slice.ring) slice.ring.points = d.points;
+  if (d.slots && slice.ring) slice.ring.slots = d.slots;
+}
+
+// Where a key sits on the ketama ring: the first node point after its hash, as uhashring's
+// bisect finds it (round the circle past the last point).
+export function ringNode(points, pos) {
+  let lo = 0;
+  let hi = points.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (points[mid][0] <= pos) lo = mid + 1;
+    else hi = mid;
+  }
+  return points[lo === points.length ? 0 : lo][1];
+}
+
+export function slotNode(ranges, slot) {
+  for (const [first, last, node] of ranges) if (slot >= first && slot <= last) return node;
+  return null;
+}
+
+// The run's keys and nodes as the router laid them out: every key's ring position and slot, so
+// the ring and the slot map can show all keys, not only those events named.
+function applyLayout(slice, e, d) {
+  slice.ring = { keys: d.keys || {}, points: d.points || [], slots: d.slots || [] };
+  for (const scheme of ["modulo", "ketama", "slots"]) {
+    const s = shardOf(slice, scheme);
+    s.nodes = [...(d.nodes || [])];
+    for (const [key, [pos, slot]] of Object.entries(slice.ring.keys)) {
+      const node = scheme === "modulo" ? d.modulo?.[key] : scheme === "ketama" ? ringNode(slice.ring.points, pos) : slotNode(slice.ring.slots, slot);
+      if (node) s.placement[key] = node;
+    }
+  }
 }
 
 function applyBreaker(slice, e, d) {
@@ -248,6 +284,7 @@ const STATE_TYPES = {
   lease: applyLease,
   node: applyNode,
   shard: applyShard,
+  layout: applyLayout,
   breaker: applyBreaker,
   near: applyNear,
 };
