@@ -1,4 +1,4 @@
-from apps.runs.registry import Assets, Fault, Invariant, Lab, Param, Scenario, register
+from apps.runs.registry import Assets, Caption, Fault, Invariant, Lab, Param, Scenario, register
 
 from . import checkers, zk_scenarios
 from .engine import db, leases
@@ -107,6 +107,33 @@ SCENARIOS = [
         expected="fail",
         faults=CLIENT_FAULTS,
         cross_check=hot_rows_within_rows,
+        watch="Watch the critical sections on the storage's timeline: with no lock, every client reads the "
+        "counter before any of them writes, so their sections overlap and increments vanish.",
+        captions=(
+            Caption(
+                "A client enters its critical section; with no lock, nothing keeps the others out.", "state", "enters"
+            ),
+            Caption(
+                "It reads the counter; another client may read the same value before this one writes.",
+                "cmd",
+                "SELECT value, version FROM counter",
+            ),
+            Caption(
+                "It writes back what it read plus one, overwriting any increment made since its read.",
+                "cmd",
+                "UPDATE counter SET value",
+            ),
+            Caption(
+                "The checker found sections that overlap by the storage's own clock: two clients were inside at once.",
+                "check",
+                "mutual_exclusion: BROKEN",
+            ),
+            Caption(
+                "The counter is below the increments acknowledged: the overlapping read-modify-writes lost updates.",
+                "check",
+                "no_lost_update: BROKEN",
+            ),
+        ),
     ),
     Scenario(
         name="optimistic",
@@ -120,6 +147,36 @@ SCENARIOS = [
         invariants=(NO_LOST_UPDATE,),
         faults=CLIENT_FAULTS,
         cross_check=hot_rows_within_rows,
+        watch="Watch the UPDATE ... AND version = N commands: when another client wrote since the read, the update "
+        "matches no row, and the client counts a conflict and starts again from a fresh read.",
+        captions=(
+            Caption(
+                "The client reads the counter together with its version.", "cmd", "SELECT value, version FROM counter"
+            ),
+            Caption(
+                "The version was unchanged since the read: the write went through and bumped the version.",
+                "cmd",
+                "AND version =",
+                data={"result": "1 affected"},
+            ),
+            Caption(
+                "No row matched: another client wrote since this one's read, so the stale write changed nothing.",
+                "cmd",
+                "AND version =",
+                data={"result": "0 affected"},
+            ),
+            Caption(
+                "After the conflict the client retries from a fresh read: nothing waits, and nothing is lost.",
+                "state",
+                "acquiring",
+                data={"type": "client", "conflict": True},
+            ),
+            Caption(
+                "Every acknowledged increment is in the counter: the version check lost none.",
+                "check",
+                "no_lost_update: held",
+            ),
+        ),
     ),
     Scenario(
         name="pessimistic",
@@ -140,6 +197,36 @@ SCENARIOS = [
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
         faults=CLIENT_FAULTS,
         cross_check=hot_rows_within_rows,
+        watch="Watch the lock waits: while one client holds row 1 with SELECT ... FOR UPDATE inside its "
+        "transaction, the others wait on InnoDB's row lock until it commits.",
+        captions=(
+            Caption("The client opens a transaction: the row lock it takes lives until COMMIT.", "cmd", "BEGIN"),
+            Caption(
+                "The row is locked by another transaction: the NOWAIT probe fails, and the client waits its turn.",
+                "cmd",
+                "FOR UPDATE NOWAIT",
+                data={"ok": False},
+            ),
+            Caption(
+                "InnoDB's lock queue: the waiting clients are blocked behind the holder of the row.",
+                "state",
+                "waits for",
+                data={"type": "innodb_waits"},
+            ),
+            Caption(
+                "The client holds the row lock: until it commits, no other client can lock the row.",
+                "state",
+                "holding",
+                data={"type": "client"},
+            ),
+            Caption("COMMIT releases the row lock, and the next waiting client gets it.", "cmd", "COMMIT"),
+            Caption(
+                "No two critical sections overlapped: the row lock kept the clients apart.",
+                "check",
+                "mutual_exclusion: held",
+            ),
+            Caption("The counter equals the acknowledged increments.", "check", "no_lost_update: held"),
+        ),
     ),
     Scenario(
         name="optimistic-vs-pessimistic",
@@ -152,6 +239,35 @@ SCENARIOS = [
         params=(clients_param(4, most=16), operations_param(20, most=500), *rows_params(4, 4), think_param(1)),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
         cross_check=hot_rows_within_rows,
+        watch="Watch the charts fill a point per batch: throughput, latency and retries or lock waits per "
+        "increment of each scheme, as clients are added on one hot row and then on several.",
+        captions=(
+            Caption(
+                "An optimistic batch: versioned UPDATEs that retry when another client wrote first.",
+                "phase",
+                "optimistic:",
+            ),
+            Caption(
+                "A pessimistic batch: the same increments under SELECT ... FOR UPDATE, waiting instead of retrying.",
+                "phase",
+                "pessimistic:",
+            ),
+            Caption(
+                "The batch's retries or lock waits per increment go on the contention chart.",
+                "metric",
+                "retries or lock waits per op",
+            ),
+            Caption(
+                "The sweep starts over with the writes spread across 4 hot rows: fewer clients collide on each row.",
+                "metric",
+                "throughput (ops/s) optimistic, 4 hot rows at 1 clients",
+            ),
+            Caption(
+                "However hard they contended, both schemes lost no increment.",
+                "check",
+                "no_lost_update: held",
+            ),
+        ),
     ),
     Scenario(
         name="deadlock",
@@ -164,6 +280,35 @@ SCENARIOS = [
         params=(operations_param(4, most=20),),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
         faults=pause_faults(2),
+        watch="Watch the wait-for graph: c1 holds row 1 and wants row 2 while c2 holds row 2 and wants row 1, "
+        "until InnoDB breaks the cycle by rolling one of them back.",
+        captions=(
+            Caption(
+                "Each client waits for a row the other holds: a cycle that no amount of waiting ends.",
+                "state",
+                "c1 waits for c2 (row 2), c2 waits for c1 (row 1)",
+            ),
+            Caption(
+                "InnoDB found the cycle in its wait-for graph and rolled the victim back with error 1213.",
+                "state",
+                "deadlock:",
+                data={"type": "wait_for"},
+            ),
+            Caption(
+                "The victim lost its locks and its uncommitted work; it will run the whole transaction again.",
+                "state",
+                "idle",
+                data={"type": "client", "lock": "rolled back by InnoDB (1213)"},
+            ),
+            Caption(
+                "The survivor commits and releases both rows, so the victim's retry can go through.", "cmd", "COMMIT"
+            ),
+            Caption(
+                "Nothing was lost to the deadlocks: every victim's increments were redone.",
+                "check",
+                "no_lost_update: held",
+            ),
+        ),
     ),
     Scenario(
         name="redis-lease",
@@ -176,6 +321,34 @@ SCENARIOS = [
         params=(clients_param(3), operations_param(5), ttl_param(2000), think_param(5)),
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE),
         faults=CLIENT_FAULTS,
+        watch="Watch the lease key on the Redis node: one client at a time holds it (SET NX PX), the others "
+        "retry until the holder deletes it with a compare-and-delete.",
+        captions=(
+            Caption(
+                "The key exists, so this client's SET NX failed: it waits and tries again.",
+                "state",
+                "waiting",
+                data={"type": "client"},
+            ),
+            Caption(
+                "SET NX succeeded: this client holds the lease until it deletes it or the TTL runs out.",
+                "state",
+                "holding",
+                data={"type": "client"},
+            ),
+            Caption(
+                "The holder deletes the key only if it still holds its own token, so it never releases another's lease.",
+                "cmd",
+                "compare-and-delete",
+                data={"result": 1},
+            ),
+            Caption("The lease is free: the next SET NX wins it.", "state", ": free", data={"type": "lease"}),
+            Caption(
+                "No two critical sections overlapped: no holder paused longer than the TTL.",
+                "check",
+                "mutual_exclusion: held",
+            ),
+        ),
     ),
     Scenario(
         name="redis-lease-pause",
@@ -192,6 +365,41 @@ SCENARIOS = [
         expected="fail",
         faults=pause_faults(2),
         cross_check=pause_past_ttl,
+        watch="Watch c1: it takes the lease, reads the counter and pauses for longer than the TTL; the key "
+        "expires under it, c2 gets in, and c1 later writes as if it still held the lease.",
+        captions=(
+            Caption(
+                "c1 stops mid-section (a GC pause) holding a value it has read, while its lease's TTL runs out.",
+                "log",
+                "c1 pauses",
+            ),
+            Caption(
+                "The TTL ran out during c1's pause: the key expired and c2's SET NX won it.",
+                "state",
+                "c2 holds it",
+                data={"type": "lease"},
+            ),
+            Caption("c2 enters the critical section while c1, paused, is still inside it.", "state", "c2 enters"),
+            Caption(
+                "c1 resumes and writes the value it computed before the pause, overwriting c2's increment.",
+                "cmd",
+                "UPDATE counter SET value",
+                actor="c1",
+            ),
+            Caption(
+                "c1's release finds the key gone: its lease had expired, yet nothing stopped its write.",
+                "log",
+                "the release deletes nothing",
+            ),
+            Caption(
+                "The checker sees c1's and c2's critical sections overlap by the storage's clock.",
+                "check",
+                "mutual_exclusion: BROKEN",
+            ),
+            Caption(
+                "An acknowledged increment is lost: c1's stale write replaced c2's.", "check", "no_lost_update: BROKEN"
+            ),
+        ),
     ),
     Scenario(
         name="redis-lease-fencing",
@@ -207,6 +415,39 @@ SCENARIOS = [
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE, FENCING),
         faults=pause_faults(2),
         cross_check=pause_past_ttl,
+        watch="Watch the fencing tokens: c1's lease carries token 1 and c2's token 2, so when c1 wakes from its "
+        "pause and writes with token 1, the storage has already seen 2 and refuses it.",
+        captions=(
+            Caption(
+                "c1 takes the lease and, in the same script, fencing token 1 from a counter that only grows.",
+                "cmd",
+                "<acquire-fenced>",
+                data={"result": 1},
+            ),
+            Caption("c1 pauses past its TTL, holding token 1.", "log", "c1 pauses"),
+            Caption(
+                "The lease expired during the pause; c2 holds it now, with the larger token 2.",
+                "state",
+                "c2 holds it, token 2",
+            ),
+            Caption(
+                "The storage accepts c2's write: token 2 is above every token it has seen.",
+                "cmd",
+                "last_token = 2",
+                actor="c2",
+            ),
+            Caption(
+                "c1's write carries token 1, older than the 2 the storage has seen, and is rejected.",
+                "log",
+                "rejects c1's write",
+            ),
+            Caption(
+                "The accepted tokens only grew: fencing turned c1's stale write into a refused one.",
+                "check",
+                "fencing_monotonic: held",
+            ),
+            Caption("No increment was lost: the counter holds c2's write.", "check", "no_lost_update: held"),
+        ),
     ),
     Scenario(
         name="redlock",
@@ -226,6 +467,39 @@ SCENARIOS = [
         invariants=(MUTUAL_EXCLUSION, NO_LOST_UPDATE, REDLOCK_MAJORITY),
         cluster=REDLOCK_CLUSTER,
         faults=(*REDLOCK_FAULTS, *pause_faults(4, numbered="clients")),
+        watch="Watch the votes each client collects from the five Redis nodes: 3 make a majority. The run "
+        "kills two nodes, and the lock still works; then a third, and every attempt is refused.",
+        captions=(
+            Caption("All five nodes are up: a client needs 3 of them to hold the lock.", "phase", "5 of 5 nodes up"),
+            Caption(
+                "A majority accepted the token within the validity time: this client holds the lock.",
+                "log",
+                "holds the lock",
+                data={"type": "redlock", "granted": True},
+            ),
+            Caption(
+                "Fewer than 3 nodes accepted the token: the client releases the votes it got and retries.",
+                "log",
+                "is refused",
+                data={"type": "redlock", "granted": False},
+            ),
+            Caption(
+                "Two nodes are down: the three left are still a majority, so the lock can still be granted.",
+                "phase",
+                "3 of 5 nodes up",
+            ),
+            Caption(
+                "A third node is down: no client can gather 3 votes, and every attempt is refused.",
+                "phase",
+                "2 of 5 nodes up",
+            ),
+            Caption("The killed nodes start again, empty: they kept nothing on disk.", "fault", "restart"),
+            Caption(
+                "Every grant had a majority of the five nodes, and no attempt without one was granted.",
+                "check",
+                "redlock_majority: held",
+            ),
+        ),
     ),
     Scenario(
         name="redlock-restart",
@@ -240,6 +514,41 @@ SCENARIOS = [
         expected="fail",
         cluster=REDLOCK_CLUSTER,
         faults=REDLOCK_FAULTS,
+        watch="Watch redis3: c1 holds the lock on redis1 to redis3; redis3 restarts and forgets the key, and c2 "
+        "wins redis3, redis4 and redis5 while c1's lock is still valid.",
+        captions=(
+            Caption(
+                "redis4 and redis5 are killed, so c1 can reach only redis1, redis2 and redis3.", "fault", "kill redis4"
+            ),
+            Caption(
+                "c1 holds the lock with exactly 3 votes: redis1, redis2 and redis3.",
+                "log",
+                "holds the lock",
+                actor="c1",
+            ),
+            Caption(
+                "redis3 restarts; it kept the key only in memory, so it has forgotten c1's lock.",
+                "fault",
+                "restart redis3",
+            ),
+            Caption(
+                "c2 wins redis3, redis4 and redis5, a majority, while c1's validity has not run out.",
+                "log",
+                "holds the lock",
+                actor="c2",
+            ),
+            Caption(
+                "Two clients hold the lock at once, though each node followed the algorithm.",
+                "log",
+                "while c1 holds it",
+            ),
+            Caption("c1 and c2 were inside the critical section at once.", "check", "mutual_exclusion: BROKEN"),
+            Caption(
+                "c1's write, computed before c2's, overwrote it: an increment is lost.",
+                "check",
+                "no_lost_update: BROKEN",
+            ),
+        ),
     ),
 ]
 

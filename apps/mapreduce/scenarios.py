@@ -1,4 +1,4 @@
-from apps.runs.registry import Assets, Fault, Invariant, Lab, Param, Scenario, register
+from apps.runs.registry import Assets, Caption, Fault, Invariant, Lab, Param, Scenario, register
 
 from . import checkers
 from .engine import coordinator
@@ -100,7 +100,7 @@ KILL_WORKER = Fault(
 )
 
 
-def scenario(name, title, summary, job, mode="plain", duration_s=None, **kw):
+def scenario(name, title, summary, job, mode="plain", duration_s=None, watch="", captions=(), **kw):
     """`duration_s`: seconds a run with the default parameters took at 2 steps/s (one step a wave of tasks)."""
     extra = kw.pop("extra", ())
     return Scenario(
@@ -114,6 +114,49 @@ def scenario(name, title, summary, job, mode="plain", duration_s=None, **kw):
         owner_check=check_owner,
         faults=(KILL_WORKER,),
         duration_s=duration_s,
+        watch=watch,
+        captions=captions,
+    )
+
+
+def task_caption(text, **data):
+    return Caption(text, "state", data={"type": "task", **data})
+
+
+OUTPUT_RIGHT = Caption(
+    "The output equals a sequential reference the checker computed from the same input.",
+    "check",
+    "output_matches_reference: held",
+)
+COUNTED_ONCE = Caption(
+    "Every task has exactly one committed attempt, and every reducer read each map's output once.",
+    "check",
+    "each_task_counted_once: held",
+)
+
+
+def job_captions(map_text, output_text):
+    """The narration of one job run once: its phases in order, then the checks."""
+    return (
+        Caption(
+            "The coordinator cuts the input into M splits, one per map task.",
+            "phase",
+            data={"name": "split", "state": "begin"},
+        ),
+        Caption(map_text, "phase", data={"name": "map", "state": "begin"}),
+        task_caption(
+            "A map attempt committed: its partitions in Redis are the ones the reducers will read.",
+            kind="map",
+            state="completed",
+        ),
+        Caption(
+            "Every map task has committed: the reduce tasks start.", "phase", data={"name": "reduce", "state": "begin"}
+        ),
+        Caption("A reducer fetches its partition of one map's output from Redis: the shuffle.", "msg", " <- "),
+        task_caption("A reduce task committed its part of the output.", kind="reduce", state="completed"),
+        Caption(output_text, "state", data={"type": "output"}),
+        OUTPUT_RIGHT,
+        COUNTED_ONCE,
     )
 
 
@@ -144,6 +187,13 @@ LAB = register(
                 "Counts every word of the licence texts and copyright files the system ships.",
                 "wordcount",
                 duration_s=11,
+                watch="Watch the task grid: map tasks go idle, in progress, completed on the workers, and the "
+                "reducers start only once every map has committed.",
+                captions=job_captions(
+                    "Each map task turns its split into (word, 1) pairs, summed per task and partitioned by "
+                    "a hash of the word mod R.",
+                    "The output, read back from Redis: a count for every word, the most frequent first.",
+                ),
             ),
             scenario(
                 "inverted-index",
@@ -153,6 +203,12 @@ LAB = register(
                 "inverted-index",
                 input="python-stdlib",
                 duration_s=14,
+                watch="Watch the shuffle: each reducer fetches its partition from every map's output before it can "
+                "build the sorted file list of each of its words.",
+                captions=job_captions(
+                    "Each map task emits (word, file) for every word of its split, partitioned by a hash of the word.",
+                    "The output: for every word, the sorted list of files it appears in; the most widespread first.",
+                ),
             ),
             scenario(
                 "grep",
@@ -170,6 +226,12 @@ LAB = register(
                     ),
                 ),
                 duration_s=10,
+                watch="Watch the map tasks do the work: each keeps only the lines that match, so the shuffle carries "
+                "just the matches and the reduce passes them through.",
+                captions=job_captions(
+                    "Each map task emits every line of its split that matches the pattern, keyed by file:line.",
+                    "The output: every matching line; the chart counts them per file.",
+                ),
             ),
             scenario(
                 "log-top-urls",
@@ -178,6 +240,12 @@ LAB = register(
                 "log-top-urls",
                 input="access-log",
                 duration_s=10,
+                watch="Watch the counts: each map counts the requests per URL of its part of the log, and a few "
+                "popular URLs dominate the output.",
+                captions=job_captions(
+                    "Each map task emits (URL, 1) for every request line of its split, summed per task.",
+                    "The output: requests per URL, the most requested first.",
+                ),
             ),
             scenario(
                 "worker-crash",
@@ -196,6 +264,52 @@ LAB = register(
                     Param("stall_percent", "int", 15, "the share of first attempts that stall", min=0, max=100),
                 ),
                 duration_s=15,
+                watch="Watch the task grid for attempts that die or stall: the coordinator notices a stopped "
+                "heartbeat or a timeout and runs the task again, and only one attempt per task is committed.",
+                captions=(
+                    Caption(
+                        "The seeded schedule: these first attempts will kill their own worker or stall past the timeout.",
+                        "log",
+                        "fault schedule:",
+                    ),
+                    Caption(
+                        "Map tasks go out to the workers, each attempt heart-beating while it runs.",
+                        "phase",
+                        data={"name": "map", "state": "begin"},
+                    ),
+                    task_caption(
+                        "This attempt SIGKILLed its own worker process mid-task; what it wrote is never committed.",
+                        state="failed",
+                    ),
+                    Caption(
+                        "No heartbeat from this worker: the coordinator declares it dead and runs its task again.",
+                        "state",
+                        data={"type": "worker", "state": "dead"},
+                    ),
+                    task_caption(
+                        "This attempt ran past the task timeout: the coordinator runs the task again elsewhere.",
+                        state="timed_out",
+                    ),
+                    task_caption(
+                        "The second attempt committed: the task counts once, whatever the first one wrote.",
+                        state="completed",
+                        attempt=2,
+                    ),
+                    task_caption(
+                        "The stalled first attempt finished after the task was committed: its output is ignored.",
+                        state="ignored",
+                    ),
+                    Caption(
+                        "Every task committed exactly once, despite the kills and the stalls.",
+                        "check",
+                        "each_task_counted_once: held",
+                    ),
+                    Caption(
+                        "The output is still right: equal to the sequential reference.",
+                        "check",
+                        "output_matches_reference: held",
+                    ),
+                ),
             ),
             scenario(
                 "straggler",
@@ -212,6 +326,34 @@ LAB = register(
                     ),
                 ),
                 duration_s=20,
+                watch="Watch the slow worker in both rounds: without backup tasks the job waits for its last tasks; "
+                "with them, an idle worker runs a copy and wins.",
+                captions=(
+                    Caption(
+                        "Round 1, without backup tasks: one worker is slow, and the job cannot end before its tasks do.",
+                        "log",
+                        "round 1: backup tasks off",
+                    ),
+                    Caption(
+                        "Round 2, with backup tasks: near the end, idle workers run copies of the tasks still in progress.",
+                        "log",
+                        "round 2: backup tasks on",
+                    ),
+                    task_caption(
+                        "A backup copy of a slow task starts on an idle worker; the first attempt to finish wins.",
+                        state="in_progress",
+                        backup=True,
+                    ),
+                    task_caption("The backup copy finished first and committed.", state="completed", backup=True),
+                    task_caption("The straggler's own attempt finished later: its output is ignored.", state="ignored"),
+                    Caption(
+                        "The two job times side by side: the backup tasks cut what the straggler cost.",
+                        "state",
+                        data={"type": "comparison"},
+                    ),
+                    OUTPUT_RIGHT,
+                    COUNTED_ONCE,
+                ),
             ),
             scenario(
                 "no-combiner",
@@ -221,6 +363,41 @@ LAB = register(
                 "wordcount",
                 mode="no-combiner",
                 duration_s=18,
+                watch="Watch the bytes shuffled: the same word count runs with and without a combiner, and the "
+                "comparison at the end puts the two side by side.",
+                captions=(
+                    Caption(
+                        "Round 1, with the combiner: each map task sums its own (word, 1) pairs before the shuffle.",
+                        "log",
+                        "round 1: combiner on",
+                    ),
+                    Caption(
+                        "The reducers fetch one (word, count) per word and map task.",
+                        "phase",
+                        data={"name": "reduce", "state": "begin", "round": 1},
+                    ),
+                    Caption(
+                        "Round 2, without it: every occurrence of every word crosses the shuffle as its own (word, 1).",
+                        "log",
+                        "round 2: combiner off",
+                    ),
+                    Caption(
+                        "The reducers now fetch one record per occurrence instead of one per word and map task.",
+                        "phase",
+                        data={"name": "reduce", "state": "begin", "round": 2},
+                    ),
+                    Caption(
+                        "Bytes shuffled, side by side: the combiner sends a fraction of what the plain job sends.",
+                        "state",
+                        data={"type": "comparison"},
+                    ),
+                    Caption(
+                        "Both rounds' output equals the reference: the combiner changes the cost, not the result.",
+                        "check",
+                        "output_matches_reference: held",
+                    ),
+                    COUNTED_ONCE,
+                ),
             ),
         ],
         run_page=Assets(css=("mapreduce/css/mapreduce.css",), js=("mapreduce/js/mapreduce.js",)),
