@@ -1,6 +1,7 @@
 from apps.runs.registry import Fault, Invariant, Lab, Param, Scenario, register
 
 from . import checkers, engine
+from .scenarios_narration import PING_CAPTIONS, PING_CLUSTER_CAPTIONS, PING_WATCH, STREAM_CAPTIONS, STREAM_WATCH
 
 NODES = ("db1", "redis1", "zk1")
 
@@ -35,6 +36,8 @@ register(
                     Fault("kill-connections", ("mariadb", "redis"), "kill the prober's connections on the server"),
                     Fault("expire-session", ("zookeeper",), "expire the prober's ZooKeeper session"),
                 ),
+                watch=PING_WATCH,
+                captions=PING_CAPTIONS,
             ),
             Scenario(
                 name="ping-cluster",
@@ -62,6 +65,8 @@ register(
                     Fault("heal", NODES, "end the partition"),
                     Fault("latency", NODES, "add 300 ms each way through the proxy", options={"ms": 300}),
                 ),
+                watch=PING_WATCH,
+                captions=PING_CLUSTER_CAPTIONS,
             ),
             Scenario(
                 name="stream-load",
@@ -79,6 +84,8 @@ register(
                         "every_event_recorded", "events are stored 1..N with no gap", checkers.every_event_recorded
                     ),
                 ),
+                watch=STREAM_WATCH,
+                captions=STREAM_CAPTIONS,
             ),
         ],
     )

@@ -4,6 +4,7 @@ from apps.runs.registry import Assets, Fault, Invariant, Lab, Param, Scenario, r
 
 from . import checkers, engine
 from .engine import threepc
+from .scenarios_narration import CAPTIONS, WATCH
 
 INVARIANTS = (
     Invariant("atomicity", "every global transaction committed on all its participants or on none", checkers.atomicity),
@@ -264,3 +265,7 @@ LAB = register(
         lab_context=compare_context,
     )
 )
+
+# Narration (scenarios_narration.py): what to watch before a run starts, captions as it goes.
+for _name, _scenario in LAB.scenarios.items():
+    _scenario.watch, _scenario.captions = WATCH[_name], CAPTIONS[_name]
