@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import board, sheet_views, views
+from . import board, presenting, sheet_views, views
 
 urlpatterns = [
     path("classes/", views.class_list, name="class-list"),
@@ -18,4 +18,6 @@ urlpatterns = [
     path("api/sheets/<slug:lab>/<slug:name>/answers/", sheet_views.api_sheet_answer, name="api-sheet-answers"),
     path("api/classes/join/", views.api_join, name="api-class-join"),
     path("api/classes/<int:class_id>/share/", views.api_share, name="api-class-share"),
+    path("api/classes/<int:class_id>/present/", presenting.api_present, name="api-class-present"),
+    path("api/presentations/<int:presentation_id>/end/", presenting.api_end, name="api-presentation-end"),
 ]

@@ -39,6 +39,9 @@ def run_page(request, run_id):
         "invariants": scenario.describe()["invariants"] if scenario else [],
         # Who is looking: the verdict calls the faults this user injected "you killed db1".
         "viewer": request.user.get_username() if request.user.is_authenticated else "",
+        # Narration, matched against the events in the browser (narration.js) as Caption.matches does.
+        "watch": scenario.watch if scenario else "",
+        "captions": [c.describe() for c in scenario.captions] if scenario else [],
     }
     duration = scenario.duration_text(run.params) if scenario else ""
     context = {"run": run, "lab": lab, "scenario": scenario, "page": page, "duration": duration}

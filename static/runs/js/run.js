@@ -9,6 +9,7 @@ import { Charts } from "./charts.js";
 import { Controls, Toast } from "./controls.js";
 import { LamportDiagram } from "./lamport.js";
 import { NodeDiagram } from "./nodes.js";
+import { Narration } from "./narration.js";
 import { mountPanels } from "./panels.js";
 import { Player } from "./playback.js";
 import { RunStream } from "./stream.js";
@@ -55,6 +56,7 @@ function render(state, { rebuild }) {
   charts.sync(state, { rebuild });
   verdict.sync(state, { rebuild });
   for (const panel of labPanels) panel.sync(state, { rebuild });
+  narration.sync(state);
 }
 
 const player = new Player(events, {
@@ -66,6 +68,15 @@ const player = new Player(events, {
   changed: updatePlayback,
   finished,
 });
+const narration = new Narration(
+  { root: $("narration"), now: $("narration-now"), earlier: $("narration-earlier") },
+  page,
+  events,
+  (seq) => player.scrubTo(seq),
+);
+
+// The page's parts other modules drive (classroom/js/follow.js and keys.js), and tests read.
+window.distlab = { page, player, events };
 
 // Status line ------------------------------------------------------------------------------------
 function updateStatusLine() {
@@ -157,8 +168,70 @@ playButton.addEventListener("click", () => player.togglePlay());
 liveBox.addEventListener("change", () => player.setLive(liveBox.checked));
 $("playback-speed").addEventListener("change", (e) => player.setRate(Number(e.target.value)));
 
+// A link to a moment: /runs/<id>/?at=<seq> opens the run scrubbed to just after that event --------
+const deepLink = readDeepLink();
+let deepTarget = null; // the seq to open at, once the first status frame says how many events are stored
+
+function readDeepLink() {
+  const raw = new URLSearchParams(location.search).get("at");
+  if (raw === null) return null;
+  if (!/^\d{1,12}$/.test(raw.trim())) {
+    toast.show(`Ignored ?at=${raw}: it must be an event number, 0 or more.`);
+    return null;
+  }
+  return Number(raw.trim());
+}
+
+function applyDeepLink() {
+  if (deepTarget === null || events.length < deepTarget) return;
+  const target = deepTarget;
+  deepTarget = null;
+  if (deepLink > target && !finished()) {
+    // Past what a running run has so far: its end is the live view.
+    toast.show(`The run has ${target} events so far, not ${deepLink}: following it live.`, "info");
+    player.setLive(true);
+    return;
+  }
+  if (deepLink > target) toast.show(`The run has ${target} events, not ${deepLink}: showing its end.`, "info");
+  player.scrubTo(target);
+}
+
+function momentLink() {
+  const url = new URL(location.href);
+  url.searchParams.set("at", String(player.k));
+  url.hash = "";
+  return url.toString();
+}
+
+let saidTimer = null;
+function sayMoment(text) {
+  $("moment-said").textContent = text;
+  clearTimeout(saidTimer);
+  saidTimer = setTimeout(() => ($("moment-said").textContent = ""), 4000);
+}
+
+$("copy-moment").addEventListener("click", async () => {
+  const link = momentLink();
+  const field = $("moment-url");
+  field.value = link;
+  try {
+    await navigator.clipboard.writeText(link);
+    field.hidden = true;
+    sayMoment(`Link to event ${player.k} copied.`);
+  } catch {
+    // No clipboard (a page not served over https, or permission refused): the link is put in a
+    // field, selected, for the viewer to copy.
+    field.hidden = false;
+    field.focus();
+    field.select();
+    const copied = document.execCommand?.("copy");
+    sayMoment(copied ? `Link to event ${player.k} copied.` : "Copy the selected link (Ctrl+C).");
+  }
+});
+
 // The stream ---------------------------------------------------------------------------------------
 let awaitingSnapshot = true;
+let deepOpened = false;
 let controls = null;
 
 const stream = new RunStream(page.ws, {
@@ -166,6 +239,7 @@ const stream = new RunStream(page.ws, {
     const from = events.length;
     for (const event of batch) events.push(event);
     player.notify(from);
+    applyDeepLink();
     maybeComplete();
   },
   onStatus(frame) {
@@ -174,6 +248,10 @@ const stream = new RunStream(page.ws, {
       // What was stored before we connected is history: shown at once rather than animated.
       awaitingSnapshot = false;
       player.backlogUpTo = Math.max(player.backlogUpTo, frame.events || 0);
+      if (deepLink !== null && !deepOpened) {
+        deepOpened = true;
+        deepTarget = Math.min(deepLink, frame.events || 0);
+      }
     }
     controls?.update({ status: frame.status, speed: frame.speed });
     if (FINISHED.includes(runStatus.status)) player.catchUp();
@@ -181,6 +259,7 @@ const stream = new RunStream(page.ws, {
     verdict.setRun(runStatus, player.k >= events.length);
     verdict.sync(player.state);
     updateStatusLine();
+    applyDeepLink();
     maybeComplete();
   },
   onError(frame) {
@@ -212,6 +291,8 @@ function maybeComplete() {
 }
 
 controls = new Controls($("controls"), page.faults, (action) => stream.send(action), toast);
+// A deep link holds the view still while the stored events load, rather than replaying them live.
+if (deepLink !== null) player.live = false;
 updatePlayback();
 render(player.state, { rebuild: true });
 stream.connect();
