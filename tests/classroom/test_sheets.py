@@ -272,6 +272,14 @@ def test_it_lists_every_sheet_with_the_users_progress(page_sheet, student_user):
 
 
 @pytest.mark.django_db
+def test_every_page_links_to_the_sheets_in_its_main_menu(student_user):
+    home = logged_in(student_user).get("/").content.decode()
+    assert '<a href="/sheets/">Lab sheets</a>' in home
+    sheets = logged_in(student_user).get("/sheets/").content.decode()
+    assert '<a href="/sheets/" aria-current="page">Lab sheets</a>' in sheets
+
+
+@pytest.mark.django_db
 def test_it_links_the_lab_page_to_its_sheet(page_sheet, student_user):
     page = logged_in(student_user).get("/labs/diagnostics/").content.decode()
     assert f'<a href="{URL}">Lab sheet: Probing the nodes</a>' in page
