@@ -126,6 +126,23 @@ def end_presentation(presentation):
     return bool(ended)
 
 
+def end_idle_presentations(idle):
+    """Ends the live presentations whose presenter has not moved the view for `idle` (a
+    timedelta): an instructor who closed the tab leaves no banner on the students' pages for
+    ever. The beat runs this (tasks.py); returns the ids ended."""
+    cutoff = timezone.now() - idle
+    ended = []
+    stale = Presentation.objects.filter(ended_at__isnull=True, updated_at__lt=cutoff).select_related(
+        "classroom", "run", "presenter"
+    )
+    for presentation in stale:
+        # end_presentation's conditional update: a view that came in meanwhile does not matter,
+        # one presentation is ended once.
+        if end_presentation(presentation):
+            ended.append(presentation.pk)
+    return ended
+
+
 def clean_view(content):
     """(view, None) for a well-formed view frame from the presenter, (None, field errors) otherwise."""
     errors = {}

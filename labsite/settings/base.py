@@ -139,12 +139,16 @@ DISTLAB_NODE_PATH = env.str("DISTLAB_NODE_PATH", default=None)
 DISTLAB_ZOOKEEPER_JAR = env.str("DISTLAB_ZOOKEEPER_JAR", default=None)
 # A running run whose worker has not beaten its heart for this long is marked failed.
 DISTLAB_HEARTBEAT_TIMEOUT = env.int("DISTLAB_HEARTBEAT_TIMEOUT", default=10)
+# A presentation whose presenter has not moved the view for this long (seconds) is ended.
+DISTLAB_PRESENTATION_IDLE = env.int("DISTLAB_PRESENTATION_IDLE", default=2 * 3600)
 
 CELERY_TASK_TIME_LIMIT = DISTLAB_RUN_TIME_LIMIT + 60
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "apps.runs.tasks.reap_stale_runs", "schedule": 5.0},
     # Kept data past its 24 hours, or whose owner pressed Drop data (apps/runs/kept.py).
     "drop-expired-data": {"task": "apps.runs.tasks.drop_expired_data", "schedule": 60.0},
+    # Presentations whose presenter has not moved the view for DISTLAB_PRESENTATION_IDLE seconds.
+    "end-idle-presentations": {"task": "apps.classroom.tasks.end_idle_presentations", "schedule": 300.0},
 }
 
 REST_FRAMEWORK = {
