@@ -4,8 +4,8 @@ its events (apps/runs/registry.py Caption)."""
 from apps.runs.registry import Caption
 
 PING_WATCH = (
-    "Each round sends one real request to every node and times the answer. Watch the latency chart, "
-    "then inject a fault and see a probe go unanswered and the checker notice."
+    "Watch the latency chart: each round sends one real request to every node and times the answer. "
+    "Inject a fault and see a probe go unanswered and the checker notice."
 )
 
 PING_CAPTIONS = (
@@ -56,8 +56,8 @@ PING_CLUSTER_CAPTIONS = (
 )
 
 STREAM_WATCH = (
-    "The generator emits events as fast as the recorder stores them. Watch the event count race and "
-    "the view hurry to keep up without falling behind."
+    "Watch the event count race: the generator emits events as fast as the recorder stores them, and "
+    "the view hurries to keep up without falling behind."
 )
 
 STREAM_CAPTIONS = (

@@ -92,7 +92,7 @@ def test_it_tells_what_to_watch_then_the_caption_at_the_views_position(live_stac
 
     # Before the first event: the scenario's "what to watch" line, and nothing reached yet.
     page.get_by_test_id("scrubber").fill("0")
-    expect(now).to_have_text(f"What to watch: {scenario.watch}")
+    expect(now).to_have_text(f"Before it starts: {scenario.watch}")
     expect(panel).to_have_attribute("data-state", "watch")
     expect(earlier).to_be_hidden()
     shot(page, "narration-watch")

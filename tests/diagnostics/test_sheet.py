@@ -3,10 +3,11 @@ scenario, with parameters that meet its constraints, is judged to pass it."""
 
 import pytest
 
-from apps.classroom.sheets import get_sheet
-from tests.diagnostics.lab_runs import recorded
+from tests.lab_runs import LabRuns
 
-SLUG = "diagnostics/diagnostics"
+RUNS = LabRuns("diagnostics")
+# For each run checkpoint, the parameters of a run meeting it (None: the defaults, a run shared
+# with the narration test).
 MEETING = {
     "ping-holds": None,
     "ping-long": {"rounds": 10},
@@ -14,21 +15,10 @@ MEETING = {
 }
 
 
-def checkpoint(checkpoint_id):
-    return next(c for c in get_sheet(SLUG).checkpoints if c.id == checkpoint_id)
-
-
 def test_it_parses_the_sheet_into_run_checkpoints_and_a_question():
-    sheet = get_sheet(SLUG)
-    assert sheet.lab == "diagnostics" and sheet.title
-    assert 3 <= len(sheet.checkpoints) <= 4
-    assert {c.id for c in sheet.checkpoints if c.kind == "run"} == set(MEETING)
-    assert any(c.kind == "question" for c in sheet.checkpoints)
+    RUNS.check_sheet(MEETING, checkpoints=(3, 4))
 
 
 @pytest.mark.parametrize("checkpoint_id", list(MEETING))
-def test_it_passes_each_run_checkpoint_with_a_real_run_that_meets_it(checkpoint_id):
-    cp = checkpoint(checkpoint_id)
-    run = recorded(cp.scenario, MEETING[checkpoint_id])
-    met, reason = cp.judge("diagnostics", cp.scenario, run.params, run.verdict)
-    assert met, reason
+def test_it_passes_each_run_checkpoint_with_a_real_run_that_meets_it(checkpoint_id, request):
+    RUNS.check_checkpoint(request, checkpoint_id, MEETING[checkpoint_id])

@@ -1,13 +1,6 @@
-"""Locks scenarios run once per set of parameters and kept for the test session: the narration
-test and the sheet test judge the same runs, so each run is paid for once."""
+"""The locks runs the narration test and the sheet test share."""
 
-import os
-from typing import NamedTuple
-
-from apps.cluster.runnodes import DedicatedNodes
-from apps.runs.registry import get_scenario, verdict_of
-from tests.conftest import lab_node_urls
-from tests.engine import run_engine
+from tests.lab_runs import LabRuns
 
 # What each scenario's narration is checked at: its defaults, but for the paused lease holders a
 # shorter TTL and pause, the same schedule (the pause outlasts the TTL) in a quarter of the time.
@@ -15,29 +8,4 @@ NARRATED = {
     "redis-lease-pause": {"ttl_ms": 500, "pause_ms": 2000},
     "redis-lease-fencing": {"ttl_ms": 500, "pause_ms": 2000},
 }
-
-
-class Recorded(NamedTuple):
-    params: dict  # clean, as the run stored them
-    verdict: str
-    events: list
-
-
-_recorded = {}
-
-
-def recorded(name, params=None, supervisor=None):
-    """The run of scenario `name` with `params`; one on nodes of its own needs the node supervisor."""
-    key = (name, tuple(sorted((params or {}).items())))
-    if key not in _recorded:
-        scenario = get_scenario("locks", name)
-        nodes = None
-        if scenario.cluster:
-            assert supervisor is not None, f"{name} runs on nodes of its own: pass the supervisor"
-
-            def nodes(run_id, emit):
-                return DedicatedNodes.start(run_id, supervisor, scenario.cluster, emit=emit, owner_pid=os.getpid())
-
-        ctx, _result, checks, events = run_engine(scenario, None if nodes else lab_node_urls(), params, nodes=nodes)
-        _recorded[key] = Recorded(ctx.params, verdict_of(checks), events)
-    return _recorded[key]
+RUNS = LabRuns("locks", NARRATED)

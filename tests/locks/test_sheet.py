@@ -3,11 +3,8 @@ scenario, with parameters that meet its constraints, is judged to pass it."""
 
 import pytest
 
-from apps.classroom.sheets import get_sheet
-from apps.locks.scenarios import LAB
-from tests.locks.lab_runs import NARRATED, recorded
+from tests.locks.lab_runs import NARRATED, RUNS
 
-SLUG = "locks/locks"
 # For each run checkpoint, the parameters of a run meeting it (None: the defaults). Where they are
 # the narration test's, the run is shared with it.
 MEETING = {
@@ -22,22 +19,10 @@ MEETING = {
 }
 
 
-def checkpoint(checkpoint_id):
-    return next(c for c in get_sheet(SLUG).checkpoints if c.id == checkpoint_id)
-
-
 def test_it_parses_the_sheet_into_run_checkpoints_and_questions():
-    sheet = get_sheet(SLUG)
-    assert sheet.lab == "locks" and sheet.title
-    assert 6 <= len(sheet.checkpoints) <= 10
-    assert {c.id for c in sheet.checkpoints if c.kind == "run"} == set(MEETING)
-    assert any(c.kind == "question" for c in sheet.checkpoints)
+    RUNS.check_sheet(MEETING)
 
 
 @pytest.mark.parametrize("checkpoint_id", list(MEETING))
 def test_it_passes_each_run_checkpoint_with_a_real_run_that_meets_it(checkpoint_id, request):
-    cp = checkpoint(checkpoint_id)
-    supervisor = request.getfixturevalue("supervisor") if LAB.scenarios[cp.scenario].cluster else None
-    run = recorded(cp.scenario, MEETING[checkpoint_id], supervisor)
-    met, reason = cp.judge("locks", cp.scenario, run.params, run.verdict)
-    assert met, reason
+    RUNS.check_checkpoint(request, checkpoint_id, MEETING[checkpoint_id])

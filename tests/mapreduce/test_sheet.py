@@ -3,10 +3,8 @@ scenario on real workers, with parameters that meet its constraints, is judged t
 
 import pytest
 
-from apps.classroom.sheets import get_sheet
-from tests.mapreduce.lab_runs import NARRATED, SMALL, recorded
+from tests.mapreduce.lab_runs import NARRATED, RUNS, SMALL
 
-SLUG = "mapreduce/mapreduce"
 # For each run checkpoint, the parameters of a run meeting it, on a small input where the
 # checkpoint leaves the size free. Where they are the narration test's, the run is shared with it.
 MEETING = {
@@ -18,21 +16,10 @@ MEETING = {
 }
 
 
-def checkpoint(checkpoint_id):
-    return next(c for c in get_sheet(SLUG).checkpoints if c.id == checkpoint_id)
-
-
 def test_it_parses_the_sheet_into_run_checkpoints_and_questions():
-    sheet = get_sheet(SLUG)
-    assert sheet.lab == "mapreduce" and sheet.title
-    assert 6 <= len(sheet.checkpoints) <= 10
-    assert {c.id for c in sheet.checkpoints if c.kind == "run"} == set(MEETING)
-    assert any(c.kind == "question" for c in sheet.checkpoints)
+    RUNS.check_sheet(MEETING)
 
 
 @pytest.mark.parametrize("checkpoint_id", list(MEETING))
-def test_it_passes_each_run_checkpoint_with_a_real_run_that_meets_it(mapreduce_workers, checkpoint_id):
-    cp = checkpoint(checkpoint_id)
-    run = recorded(cp.scenario, MEETING[checkpoint_id])
-    met, reason = cp.judge("mapreduce", cp.scenario, run.params, run.verdict)
-    assert met, reason
+def test_it_passes_each_run_checkpoint_with_a_real_run_that_meets_it(mapreduce_workers, checkpoint_id, request):
+    RUNS.check_checkpoint(request, checkpoint_id, MEETING[checkpoint_id])

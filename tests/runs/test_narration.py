@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils.html import escape
 
 from apps.runs.models import Run
 from apps.runs.registry import LABS, Caption
@@ -90,7 +91,8 @@ def test_it_shows_each_scenarios_watch_line_on_the_lab_page(student_user):
     client = Client()
     client.force_login(student_user)
     html = client.get("/labs/transactions/").content.decode()
+    # The box holds the line alone, escaped like any other text: it says "Watch ..." itself, with no
+    # label saying it again.
     for scenario in LABS["transactions"].scenarios.values():
-        assert f'data-testid="watch-{scenario.name}"' in html
-    # Text as text: the line is escaped like any other.
-    assert "What to watch:" in html
+        assert f'data-testid="watch-{scenario.name}">{escape(scenario.watch)}</p>' in html
+    assert "What to watch" not in html

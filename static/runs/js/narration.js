@@ -115,7 +115,7 @@ export class Narration {
       root.dataset.state = "caption";
     } else {
       const label = document.createElement("strong");
-      label.textContent = "What to watch: ";
+      label.textContent = "Before it starts: ";
       now.append(label, document.createTextNode(this.watch || "the run's first steps are on their way."));
       delete now.dataset.seq;
       root.dataset.state = "watch";
