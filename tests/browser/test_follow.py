@@ -177,3 +177,93 @@ def test_it_refuses_to_follow_another_classes_presentation(
     )
     expect(student.get_by_test_id("classroom-banner")).to_be_hidden()
     assert student.errors == []
+
+
+def highlighted(page):
+    """The data-hl of every element the page marks as the presenter's highlight."""
+    return page.evaluate("() => [...document.querySelectorAll('.is-hl')].map((el) => el.dataset.hl)")
+
+
+def test_it_highlights_the_element_the_presenter_clicks_on_every_followers_page(
+    live_stack, instructor, student_user, two_browsers
+):
+    teacher, student = two_browsers
+
+    def make_class():
+        classroom = Classroom.objects.create(name="Distributed Systems 101")
+        classroom.instructors.add(instructor)
+        Membership.objects.create(classroom=classroom, user=student_user)
+
+    off_the_loop(make_class)
+    log_in(teacher, live_stack.url, instructor)
+    log_in(student, live_stack.url, student_user)
+
+    teacher.goto(f"{live_stack.url}/labs/diagnostics/")
+    form = teacher.get_by_test_id("run-form-ping")
+    form.locator("#ping-rounds").fill("3")
+    form.locator("#ping-speed").select_option("0")
+    form.get_by_test_id("run-ping").click()
+    expect(teacher).to_have_url(re.compile(r"/runs/\d+/$"), timeout=SLOW)
+    expect(teacher.get_by_test_id("run-status")).to_have_text("done", timeout=SLOW)
+    teacher.get_by_test_id("present-button").click()
+    expect(teacher.get_by_test_id("presenting-now")).to_be_visible()
+    presentation = teacher.evaluate("() => window.distlab.follow.presenting[0]")
+    student.goto(f"{teacher.url}?follow={presentation}")
+    expect(student.get_by_test_id("follow-bar")).to_contain_text("Following charlie's presentation")
+    # The instructor goes to the end of the recording, where every node and row is drawn.
+    teacher.locator("#pb-end").click()
+    k = view_k(teacher)
+    student.wait_for_function(f"() => window.distlab.player.k === {k}", timeout=10_000)
+
+    # A node of the diagram: a click inside its box marks the whole node on both pages.
+    node = teacher.locator('#nodes g.node[data-hl^="node:"]').first
+    name = node.get_attribute("data-node")
+    assert node.get_attribute("data-hl") == f"node:{name}"
+    node.click()
+    expect(node).to_have_class(re.compile(r"\bis-hl\b"))
+    on_student = student.locator(f'#nodes [data-hl="node:{name}"]')
+    expect(on_student).to_have_class(re.compile(r"\bis-hl\b"), timeout=10_000)
+    assert highlighted(student) == [f"node:{name}"]
+    # The follower's bar says what is pointed at, whatever part of the page they are looking at.
+    expect(student.get_by_test_id("follow-mark")).to_have_text(f"Pointing at node {name}.")
+
+    # A row of the command log takes the mark over; pointing at it does not move anyone's view.
+    row = teacher.locator('#cmdlog tr[data-hl^="cmd:"]').first
+    mark = row.get_attribute("data-hl")
+    assert mark == f"cmd:{row.get_attribute('data-seq')}"
+    row.locator("td.cmdlog__command").click()
+    expect(student.locator(f'#cmdlog [data-hl="{mark}"]')).to_have_class(re.compile(r"\bis-hl\b"), timeout=10_000)
+    expect(on_student).not_to_have_class(re.compile(r"\bis-hl\b"))
+    assert highlighted(teacher) == [mark]
+    # A message of the space-time diagram, by its label.
+    message = teacher.locator('#lamport g[data-hl^="msg:"]').first
+    message_mark = message.get_attribute("data-hl")
+    message.locator(".arrow__label").first.click()
+    expect(student.locator(f'#lamport [data-hl="{message_mark}"]')).to_have_class(
+        re.compile(r"\bis-hl\b"), timeout=10_000
+    )
+    assert view_k(teacher) == k and view_k(student) == k
+    assert student.evaluate("() => window.distlab.follow.following") is True
+    # Scrolled down, the follower's bar and the playback bar both stay at the top, one above the
+    # other: neither covers the other's buttons.
+    student.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")
+    bar = student.get_by_test_id("follow-bar").bounding_box()
+    play = student.locator("#play").bounding_box()
+    assert bar["y"] <= 1 and play["y"] >= bar["y"] + bar["height"]
+    # "Show it" brings the marked element into the follower's view.
+    student.evaluate("() => window.scrollTo(0, 0)")
+    marked = student.locator(f'#lamport [data-hl="{message_mark}"]')
+    expect(marked).not_to_be_in_viewport()
+    student.get_by_test_id("follow-show").click()
+    expect(marked).to_be_in_viewport()
+
+    # Clicking the marked element again clears the mark on both pages.
+    teacher.locator(f'#lamport [data-hl="{message_mark}"] .arrow__label').first.click()
+    student.wait_for_function("() => document.querySelectorAll('.is-hl').length === 0", timeout=10_000)
+    assert highlighted(teacher) == []
+    expect(student.get_by_test_id("follow-mark")).to_be_hidden()
+    # The mark is the presenter's: a student's own click points at nothing for anyone.
+    student.locator('#nodes g.node[data-hl^="node:"]').first.click()
+    student.wait_for_timeout(300)
+    assert highlighted(student) == [] and highlighted(teacher) == []
+    assert teacher.errors == [] and student.errors == []

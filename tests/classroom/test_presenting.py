@@ -249,3 +249,31 @@ async def test_it_tells_a_classes_members_of_a_presentation_and_no_one_else(scho
     }
     for comm in (alice, bob, later):
         await comm.disconnect()
+
+
+# The class page ---------------------------------------------------------------------------------
+
+
+def test_it_shows_the_live_presentation_on_the_class_page_with_the_way_to_it(school):
+    page = f"/classes/{school['a'].pk}/"
+    # Nothing is on yet: no card.
+    assert 'data-testid="class-presentation"' not in client_of(school["alice"]).get(page).content.decode()
+
+    presentation, _ = start_presentation(school["a"], school["run"], school["charlie"])
+    follow = f'href="/runs/{school["run"].pk}/?follow={presentation.pk}"'
+    seen = client_of(school["alice"]).get(page).content.decode()
+    assert "<strong>charlie</strong> is presenting" in seen
+    assert f"#{school['run'].pk}</a> (diagnostics / ping)" in seen
+    assert follow in seen
+    # The presenter is offered their run back, not a follow link.
+    own = client_of(school["charlie"]).get(page).content.decode()
+    assert "You are presenting" in own and 'data-testid="presentation-open"' in own and follow not in own
+    # Staff who do not belong to the class may open the run, not follow (following is for members).
+    staff = client_of(school["dana"]).get(page).content.decode()
+    assert 'data-testid="presentation-open"' in staff and follow not in staff
+    # A student of another class does not even see the page.
+    assert client_of(school["bob"]).get(page).status_code == 404
+
+    end_presentation(presentation)
+    after = client_of(school["alice"]).get(page).content.decode()
+    assert 'data-testid="class-presentation"' not in after and follow not in after

@@ -7,9 +7,13 @@ const root = document.getElementById("classroom-banner");
 const me = root?.dataset.user || "";
 const live = new Map(); // presentation id -> presentation
 
+/** Whether this page already is or shows the presentation: the follower's page, the presenter's
+ * run page, the class's own page (which has its card). */
 function followingHere(presentation) {
-  const params = new URLSearchParams(location.search);
-  return location.pathname === `/runs/${presentation.run.id}/` && params.get("follow") === String(presentation.id);
+  if (location.pathname === `/classes/${presentation.class.id}/`) return true;
+  if (location.pathname !== `/runs/${presentation.run.id}/`) return false;
+  if (presentation.presenter.name === me) return true;
+  return new URLSearchParams(location.search).get("follow") === String(presentation.id);
 }
 
 function item(presentation) {

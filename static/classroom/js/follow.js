@@ -44,6 +44,15 @@ function showHighlight() {
   for (const el of document.querySelectorAll(`[data-hl="${CSS.escape(highlight)}"]`)) el.classList.add("is-hl");
 }
 
+/** A log row or message the follower has scrolled past is centred in its panel (the page stays put). */
+function bringIntoPanel(el) {
+  const box = el?.closest("#cmdlog-scroll, #lamport");
+  if (!box) return;
+  const b = box.getBoundingClientRect();
+  const r = el.getBoundingClientRect();
+  if (r.top < b.top || r.bottom > b.bottom) box.scrollTop += r.top - b.top - (b.height - r.height) / 2;
+}
+
 // Panels rebuild their elements as the view moves: the mark goes back on after every render.
 const render = player.hooks.render;
 player.hooks.render = (state, options) => {
@@ -92,8 +101,11 @@ onViewerAction.push(() => {
 });
 onChanged.push(maybeSend);
 
+// Nodes, log rows, messages and invariants do nothing else on a click, so pointing at one changes
+// nothing but the mark. A control inside one (an invariant's "evidence") keeps its own job only.
 document.addEventListener("click", (event) => {
   if (!presenting.size) return;
+  if (event.target.closest?.("a, button, summary, input, select, textarea, label")) return;
   const el = event.target.closest?.("[data-hl]");
   if (!el) return;
   highlight = highlight === el.dataset.hl ? null : el.dataset.hl;
@@ -221,6 +233,8 @@ function mirror() {
   if (highlight !== view.highlight) {
     highlight = view.highlight;
     showHighlight();
+    bringIntoPanel(document.querySelector(".is-hl"));
+    showMark();
   }
 }
 
@@ -230,7 +244,36 @@ function followBar(text, { leave = false, rejoin = false } = {}) {
   $("follow-leave").hidden = !leave;
   $("follow-rejoin").hidden = !rejoin;
   document.body.dataset.follow = leave ? "following" : rejoin ? "left" : "off";
+  showMark();
 }
+
+/** What a data-hl names, in words: "node db1", "command #7", "message #6", "invariant atomicity". */
+function markName(hl) {
+  const [kind, ...rest] = hl.split(":");
+  const what = rest.join(":");
+  const words = { node: "node", cmd: "command", msg: "message", ev: "event", inv: "invariant" };
+  // A command drawn as two messages: its reply is "msg:<seq>r".
+  if (kind === "msg" && what.endsWith("r")) return `the reply to message #${what.slice(0, -1)}`;
+  return `${words[kind] || kind} ${["cmd", "msg", "ev"].includes(kind) ? `#${what}` : what}`;
+}
+
+// While following, the bar says what the presenter points at, with a button that scrolls to it:
+// the follower's page need not be scrolled where the presenter's is.
+function showMark() {
+  const on = following && highlight !== null;
+  $("follow-mark").hidden = !on;
+  $("follow-show").hidden = !on;
+  if (on) $("follow-mark").textContent = `Pointing at ${markName(highlight)}.`;
+}
+
+$("follow-show").addEventListener("click", () => {
+  document.querySelector(".is-hl")?.scrollIntoView({ block: "center", behavior: "smooth" });
+});
+
+// The bar stays at the top of the window while following; the playback bar, also sticky, goes
+// just below it rather than under it.
+const bar = $("follow-bar");
+new ResizeObserver(() => document.body.style.setProperty("--follow-bar-h", `${bar.offsetHeight}px`)).observe(bar);
 
 function who() {
   return followed ? `${followed.presenter.name}'s presentation to ${followed.class.name}` : "the presentation";
@@ -245,6 +288,9 @@ function startFollowing() {
 function leave() {
   if (!following) return;
   following = false;
+  // The presenter's mark is theirs to move: a view of one's own shows none (rejoining brings it back).
+  highlight = null;
+  showHighlight();
   followBar(`You left ${who()}; the view is yours.`, { rejoin: true });
 }
 
@@ -283,6 +329,8 @@ if (followId !== null) {
           mirror();
         } else if (frame.type === "ended") {
           following = false;
+          highlight = null;
+          showHighlight();
           followBar(`${followed ? who() : "The presentation"} has ended; the view is yours.`);
         } else if (frame.type === "error") {
           following = false;

@@ -25,7 +25,11 @@ function openFaults() {
 }
 
 function setProjector(on) {
+  const was = document.documentElement.classList.contains("projector");
   document.documentElement.classList.toggle("projector", on);
+  // The panels that fit themselves to their width (the space-time diagram, the charts) do so on
+  // a resize of the window: the panels' widths have just changed.
+  if (was !== on) window.dispatchEvent(new Event("resize"));
   $("projector-toggle")?.setAttribute("aria-pressed", String(on));
   try {
     localStorage.setItem(PROJECTOR_KEY, on ? "1" : "0");

@@ -55,7 +55,7 @@ export class CommandLog {
     const failed = r.kind === "cmd" && !r.ok;
     const tr = html("tr", {
       className: `cmdlog__row cmdlog__row--${r.kind}${failed ? " is-error" : ""}${highlight ? " is-new" : ""}`,
-      dataset: { seq: r.seq, kind: r.kind },
+      dataset: { seq: r.seq, kind: r.kind, hl: `cmd:${r.seq}` },
       "data-testid": r.kind === "cmd" ? "cmd-row" : null,
     });
     tr.append(html("td", { className: "num muted" }, formatT(r.t)));

@@ -110,7 +110,10 @@ export class LamportDiagram {
 
   drawRow(row, index) {
     const y = this.y(index);
-    const group = svg("g", { class: `row row--${row.type}`, "data-seq": row.seq });
+    // data-hl names the row for the presenter's highlight: a message (a command's request, or its
+    // reply "<seq>r") or another event.
+    const hl = `${row.type === "msg" ? "msg" : "ev"}:${row.seq}`;
+    const group = svg("g", { class: `row row--${row.type}`, "data-seq": row.seq, "data-hl": hl });
     const entry = { seq: row.seq, group, row, index };
     if (row.type === "msg") {
       group.append(svg("text", { x: GUTTER - 10, y: y + 4, "text-anchor": "end", class: "lamport__t" }, formatT(row.t)));

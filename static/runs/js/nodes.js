@@ -179,7 +179,7 @@ export class NodeDiagram {
       const known = NODE_STATES.includes(node.state) ? node.state : "other";
       const g = svg("g", {
         class: `node node--${known}`, transform: `translate(${p.x - BOX_W / 2}, ${p.y - BOX_H / 2})`,
-        "data-node": name, "data-state": node.state,
+        "data-node": name, "data-state": node.state, "data-hl": `node:${name}`,
       });
       g.append(svg("rect", { width: BOX_W, height: BOX_H, rx: 10, class: "node__box" }));
       g.append(svg("text", { x: 12, y: 21, class: "node__name" }, truncate(name, 20)));

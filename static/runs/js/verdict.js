@@ -202,7 +202,7 @@ export class VerdictPanel {
     for (const name of names) {
       const check = state.checks[name];
       const declared = this.declared.find((i) => i.name === name);
-      const li = html("li", { className: "invariant", dataset: { invariant: name, held: check ? String(check.held) : "pending" } });
+      const li = html("li", { className: "invariant", dataset: { invariant: name, held: check ? String(check.held) : "pending", hl: `inv:${name}` } });
       const head = html("div", { className: "invariant__head" });
       if (check) {
         const [word, tone] = HELD[String(check.held)] || HELD.null;
