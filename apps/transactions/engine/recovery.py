@@ -1,9 +1,22 @@
 """Recovery: a fresh coordinator resolves every in-doubt branch from its decision log and XA RECOVER."""
 
+import pymysql
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
+
 from apps.runs.engine_api import Context
 
 from .bank import COORDINATOR, Participant
 from .xa import in_doubt, sql, xid
+
+XAER_NOTA = 1397
+
+
+def _still_attached(exc: BaseException) -> bool:
+    """XAER_NOTA for a branch XA RECOVER has just listed: the server is still detaching it from the
+    crashed coordinator's session, closed a moment ago; it is ours to end once that is done. Each
+    try is recorded as a command of its own."""
+    # pymysql.OperationalError, not pymysql.err.…: see apps/cluster/servers.py.
+    return isinstance(exc, pymysql.OperationalError) and exc.args[0] == XAER_NOTA
 
 
 def recover(
@@ -46,7 +59,11 @@ def recover(
             ctx.step()
             verb = "COMMIT" if decisions.get(gtrid) == "commit" else "ROLLBACK"
             request = ctx.emit("msg", actor=actor, to=p.name, label=f"{verb} {gtrid}", data={"gtrid": gtrid})
-            sql(ctx, conn, actor, p.name, f"XA {verb} %s, %s", (gtrid, bqual))
+            for attempt in Retrying(
+                retry=retry_if_exception(_still_attached), stop=stop_after_delay(5), wait=wait_fixed(0.1), reraise=True
+            ):
+                with attempt:
+                    sql(ctx, conn, actor, p.name, f"XA {verb} %s, %s", (gtrid, bqual))
             state = "COMMITTED" if verb == "COMMIT" else "ROLLED BACK"
             ctx.emit("msg", actor=p.name, to=actor, label=state, data={"reply_to": request["seq"]})
             ctx.emit(
