@@ -17,6 +17,7 @@ from .models import Classroom, Presentation
 from .presenting import (
     ALREADY_ENDED,
     ONLY_THE_PRESENTER,
+    PRESENTATIONS_LAYER,
     class_group,
     clean_view,
     describe,
@@ -26,6 +27,8 @@ from .presenting import (
 )
 
 NOT_LOGGED_IN = "log in to follow presentations"
+# One UPDATE of the presentation's row, in a thread of the pool with a connection of its own.
+store_off_the_queue = database_sync_to_async(store_view, thread_sensitive=False)
 NOT_YOURS = "no such presentation, or it is not for a class of yours"
 
 
@@ -80,6 +83,9 @@ class ClassroomConsumer(JsonConsumer):
 
 
 class PresentationConsumer(JsonConsumer):
+    # A layer of its own, so a view frame never queues behind the run's batches (settings).
+    channel_layer_alias = PRESENTATIONS_LAYER
+
     async def connect(self):
         self.presentation_id = self.scope["url_route"]["kwargs"]["presentation_id"]
         self.group = presentation_group(self.presentation_id)
@@ -120,7 +126,10 @@ class PresentationConsumer(JsonConsumer):
         if errors:
             await self.send_json({"type": "error", "message": "bad view frame", "errors": errors})
             return
-        if not await database_sync_to_async(store_view)(self.presentation_id, self.user.pk, view):
+        # Stored, then relayed, so a follower joining meanwhile reads this view or gets it relayed.
+        # The store runs off the process's one database thread, where it would wait behind every
+        # follower's look at the run.
+        if not await store_off_the_queue(self.presentation_id, self.user.pk, view):
             await self.send_json({"type": "error", "message": ALREADY_ENDED})
             return
         message = {"type": "presentation.view", "view": view, "sender": self.channel_name}

@@ -66,9 +66,14 @@ def live_presentations(classrooms):
     )
 
 
-def _tell(group, message):
+# The layer of a presentation's own group (view frames and its end); the class's banner group is on
+# the default layer.
+PRESENTATIONS_LAYER = "presentations"
+
+
+def _tell(group, message, layer="default"):
     try:
-        async_to_sync(get_channel_layer().group_send)(group, message)
+        async_to_sync(get_channel_layer(layer).group_send)(group, message)
     except Exception:
         # The presentation is saved whatever happens here; a page that missed the news gets the
         # live presentations when it next connects.
@@ -82,7 +87,9 @@ def _announce_start(presentation):
 def _announce_end(presentation):
     said = {"id": presentation.pk, "class": presentation.classroom_id, "run": presentation.run_id}
     _tell(class_group(presentation.classroom_id), {"type": "classroom.ended", "presentation": said})
-    _tell(presentation_group(presentation.pk), {"type": "presentation.ended", "presentation": said})
+    _tell(
+        presentation_group(presentation.pk), {"type": "presentation.ended", "presentation": said}, PRESENTATIONS_LAYER
+    )
 
 
 def start_presentation(classroom, run, user):

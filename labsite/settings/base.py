@@ -94,12 +94,27 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             # The layer waits for messages with a 5 s blocking pop; a socket timeout of 5 s (redis-py's
             # default) would cut off the viewers of a quiet run, so it must be longer.
-            "hosts": [{"address": env.str("CHANNEL_LAYER_URL", default=_redis_db(REDIS_URL, 1)), "socket_timeout": 15}],
+            # redis-py's pool of 100 connections errors rather than waits when a class of sockets
+            # closes at once (each leaving its groups); the server takes thousands.
+            "hosts": [
+                {
+                    "address": env.str("CHANNEL_LAYER_URL", default=_redis_db(REDIS_URL, 1)),
+                    "socket_timeout": 15,
+                    "max_connections": 1000,
+                }
+            ],
             # A fast run can outpace a slow viewer; the consumer fills any gap from the database.
             "capacity": 1000,
             "expiry": 30,
         },
     },
+}
+# A presenter's view frames travel on a layer of their own (the same Redis, another prefix): each
+# web process reads a layer's messages one queue at a time, in order, so on the default layer a
+# step would wait behind every batch of the run queued for the followers before it.
+CHANNEL_LAYERS["presentations"] = {
+    "BACKEND": CHANNEL_LAYERS["default"]["BACKEND"],
+    "CONFIG": {**CHANNEL_LAYERS["default"]["CONFIG"], "prefix": "asgi-presentations"},
 }
 
 # The shared lab nodes the protocols run against.
