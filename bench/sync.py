@@ -679,9 +679,10 @@ class MinimalCdc:
 
 class LabCdc:
     """The lab's CDC (apps/sync/engine/cdc.py, the cdc-binlog scenario's syncer: a consistent
-    snapshot, then each step drains the binlog from the durable offset and applies every source
-    transaction to B with its offset in one transaction), stepped in a thread of its own while
-    the workload writes, as often as it can: a step that found nothing new waits IDLE_S first."""
+    snapshot, then each step reads its open binlog stream to where the binlog ended when the step
+    began and applies the source transactions in batches, each with its offset in one transaction
+    of B), stepped in a thread of its own while the workload writes, as often as it can: a step
+    that found nothing new waits IDLE_S first."""
 
     IDLE_S = 0.005
 
@@ -723,6 +724,8 @@ class LabCdc:
             self.bench.sup.fault(self.bench.cluster.name, "db2", "kill-connections")
             killed = True
             self.thread.join(timeout=2)
+        if not self.thread.is_alive():
+            self.syncer.close()  # its replication stream stays open between steps: not into the next kind
         counts = dict(self.syncer.counts)
         return {"steps": self.steps, "failed_steps": failed, "applied": counts, "stopped_by_a_kill": killed}
 

@@ -20,6 +20,19 @@ carries whole rows and the column names in force when it was written.
 
 `Reader(..., timeout=s)` gives up on a source that does not answer (paused) after `s` seconds.
 
+A reader kept open between reads (the CDC syncer's, which reads the binlog a step at a time):
+
+    reader = Reader(params, 101, position, "src", "a", blocking=True, heartbeat=0.1, reconnect=False,
+                    cache_table_maps=True)
+    end = current_position(conn)
+    while reader.read_to < end:                       # every event counts, also those left out
+        changes = reader.read()                       # one binlog event's changes, often []
+        if reader.idle:                               # it waited for a heartbeat: all sent
+            break
+
+With `reconnect=False` a lost replication connection raises (pymysql's 2013) instead of being made
+again by the library from where it was: the caller starts again from an offset it trusts.
+
 `Reader` raises `PositionPurged` when the server no longer has the binlog at `start` (error 1236):
 the caller must take a new snapshot, since the changes in between are gone.
 
@@ -40,12 +53,27 @@ from typing import Any
 
 import pymysql
 from pymysqlreplication import BinLogStreamReader
-from pymysqlreplication.event import MariadbGtidEvent, QueryEvent, XidEvent
+from pymysqlreplication.event import (
+    FormatDescriptionEvent,
+    HeartbeatLogEvent,
+    MariadbBinLogCheckPointEvent,
+    MariadbGtidEvent,
+    MariadbGtidListEvent,
+    QueryEvent,
+    RotateEvent,
+    StopEvent,
+    XidEvent,
+)
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
 PURGED = 1236  # ER_MASTER_FATAL_ERROR_READING_BINLOG: the binlog asked for is not there (purged)
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 ROW_EVENTS = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete"}
+# Events that change nothing here but may be the last ones of the binlog (a new file's header, a
+# checkpoint written after a purge): asked for anyway, so that `read_to` reaches the binlog's end
+# without waiting for the next change.
+FILE_EVENTS = (RotateEvent, FormatDescriptionEvent, MariadbGtidListEvent, MariadbBinLogCheckPointEvent, StopEvent)
+LOST = 2013  # CR_SERVER_LOST: the replication connection broke
 # Statements a transaction's own QueryEvents carry: boundaries, not schema changes.
 NOT_DDL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|XA |SAVEPOINT|RELEASE)", re.IGNORECASE)
 DDL = re.compile(
@@ -189,33 +217,53 @@ def snapshot(conn: Any, table: str, run: Run | None = None) -> tuple[Position, l
 
 @dataclass
 class Reader:
-    """The changes to `schema`.`table` from `start` on. Iterate it once; `position` is where the
-    reader has read to (the next_position of the last change it gave)."""
+    """The changes to `schema`.`table` from `start` on. Iterate it once, or call `read()` until it
+    gives None; `position` is where the reader has read to (the next_position of the last change
+    it gave), `read_to` how far the stream has read, counting the events it leaves out."""
 
-    params: dict  # pymysql.connect() arguments: host, port, user, password
+    params: dict  # pymysql.connect() arguments: host, port, user, password (ssl_disabled kept)
     server_id: int  # as a replica: unique among the source's readers, not the source's own
     start: Position
     schema: str
     table: str
     blocking: bool = False  # wait for new events at the end of the binlog instead of stopping
     timeout: float | None = None  # seconds to connect and to wait for a read (a paused source)
+    heartbeat: float | None = None  # blocking: the source says it has nothing new after this long
+    reconnect: bool = True  # let the library connect again after a lost connection
+    # Decode a table's map once per table id instead of at every transaction (python-mysql-
+    # replication's freeze_schema): the server gives a table a new id when its definition changes
+    # (an ALTER), and the ids of one binlog file are one server lifetime's, so the decoded maps are
+    # dropped at every file's start.
+    cache_table_maps: bool = False
     position: Position = field(init=False)
+    read_to: Position = field(init=False)
+    idle: bool = field(init=False, default=False)  # the last read waited for a heartbeat
     _stopped: threading.Event = field(init=False, default_factory=threading.Event)
     _stream: BinLogStreamReader | None = field(init=False, default=None)
+    _streams: int = field(init=False, default=0)  # replication connections made
+    _gtid: str | None = field(init=False, default=None)  # the GTID of the transaction being read
 
     def __post_init__(self):
-        self.position = self.start
+        self.position = self.read_to = self.start
 
     def _connect(self, **settings: Any) -> Any:
         # The library reconnects on its own after a lost connection; once stopped, it must not.
         if self._stopped.is_set():
             raise ReaderStopped()
+        if "db" not in settings:  # the replication connection (the library's other one reads schemas)
+            if self._streams and not self.reconnect:
+                raise pymysql.OperationalError(LOST, "the replication connection was lost")
+            self._streams += 1
         return pymysql.connect(**settings)
 
-    def __iter__(self) -> Iterator[Change]:
-        settings = {k: self.params[k] for k in ("host", "port", "user", "password")}
+    def _open(self) -> BinLogStreamReader:
+        keys = ("host", "port", "user", "password", "ssl_disabled")
+        settings = {k: self.params[k] for k in keys if k in self.params}
         if self.timeout is not None:
             settings.update(connect_timeout=self.timeout, read_timeout=self.timeout)
+        wanted = [MariadbGtidEvent, QueryEvent, XidEvent, *ROW_EVENTS, *FILE_EVENTS]
+        if self.heartbeat:
+            wanted.append(HeartbeatLogEvent)
         self._stream = BinLogStreamReader(
             connection_settings=settings,
             server_id=self.server_id,
@@ -223,46 +271,70 @@ class Reader:
             log_pos=self.start.pos,
             resume_stream=True,
             blocking=self.blocking,
-            only_events=[MariadbGtidEvent, QueryEvent, XidEvent, *ROW_EVENTS],
+            slave_heartbeat=self.heartbeat if self.blocking else None,
+            freeze_schema=self.cache_table_maps,
+            only_events=wanted,
             only_schemas=[self.schema],
             only_tables=[self.table],
             pymysql_wrapper=self._connect,
             enable_logging=False,
         )
-        gtid = None
+        return self._stream
+
+    def __iter__(self) -> Iterator[Change]:
         try:
-            while not self._stopped.is_set():
-                try:
-                    event = self._stream.fetchone()
-                except ReaderStopped:
-                    return
-                except pymysql.MySQLError as exc:
-                    if self._stopped.is_set():
-                        return
-                    if exc.args and exc.args[0] == PURGED:
-                        raise PositionPurged(self.position, str(exc.args[1])) from exc
-                    raise
-                if event is None:  # the end of the binlog (not blocking)
-                    return
-                file = self._stream.log_file
-                after = Position(file, event.packet.log_pos)
-                at = Position(file, event.packet.log_pos - event.event_size)
-                common = {"position": at, "next_position": after, "timestamp": event.timestamp, "gtid": gtid}
-                kind = type(event).__name__
-                changes: list[Change] = []
-                if isinstance(event, MariadbGtidEvent):
-                    gtid = event.gtid
-                elif isinstance(event, XidEvent):
-                    changes.append(Change("commit", event=kind, xid=event.xid, **common))
-                    gtid = None
-                elif isinstance(event, QueryEvent):
-                    changes.extend(self._query(event, kind, common))
-                else:
-                    changes.extend(self._rows(event, kind, common))
-                self.position = after
+            while (changes := self.read()) is not None:
                 yield from changes
         finally:
             self.close()
+
+    def read(self) -> list[Change] | None:
+        """The changes of the next binlog event: [] for one that changes nothing of the table (or
+        a heartbeat), None at the end of the binlog (not blocking) or once stopped."""
+        if self._stopped.is_set():
+            return None
+        stream = self._stream or self._open()
+        began = time.monotonic()
+        try:
+            event = stream.fetchone()
+        except ReaderStopped:
+            return None
+        except pymysql.MySQLError as exc:
+            if self._stopped.is_set():
+                return None
+            if exc.args and exc.args[0] == PURGED:
+                raise PositionPurged(self.position, str(exc.args[1])) from exc
+            raise
+        if event is None:  # the end of the binlog (not blocking)
+            return None
+        # A heartbeat the read waited for says the source has nothing more to send now; one that
+        # waited in the socket while nobody read (between two steps) comes before newer events.
+        waited = time.monotonic() - began
+        self.idle = isinstance(event, HeartbeatLogEvent) and waited >= (self.heartbeat or 0.0) / 2
+        if isinstance(event, FormatDescriptionEvent):  # a binlog file begins (or the stream does)
+            stream.table_map.clear()
+        if isinstance(event, (HeartbeatLogEvent, *FILE_EVENTS)):
+            # The library follows the file and position of every event it reads, left out or not.
+            if stream.log_file and stream.log_pos:
+                self.read_to = max(self.read_to, Position(stream.log_file, stream.log_pos))
+            return []
+        file = stream.log_file
+        after = Position(file, event.packet.log_pos)
+        at = Position(file, event.packet.log_pos - event.event_size)
+        common = {"position": at, "next_position": after, "timestamp": event.timestamp, "gtid": self._gtid}
+        kind = type(event).__name__
+        changes: list[Change] = []
+        if isinstance(event, MariadbGtidEvent):
+            self._gtid = event.gtid
+        elif isinstance(event, XidEvent):
+            changes.append(Change("commit", event=kind, xid=event.xid, **common))
+            self._gtid = None
+        elif isinstance(event, QueryEvent):
+            changes.extend(self._query(event, kind, common))
+        else:
+            changes.extend(self._rows(event, kind, common))
+        self.position = self.read_to = after
+        return changes
 
     def _query(self, event: QueryEvent, kind: str, common: dict) -> list[Change]:
         sql = event.query

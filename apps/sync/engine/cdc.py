@@ -1,9 +1,12 @@
 """Change data capture in the run's own process, as Debezium does it: a consistent snapshot of A
 with its binlog position, then A's binlog streamed from that position into B. Plain Python.
 
-Each step drains the binlog from the committed offset to its end (so a run stays steppable and
-pausable), and applies it to B one source transaction at a time: the rows (upsert by id, delete by
-id) and the new offset in one transaction of B, so B and its offset never disagree. The offsets
+Each step drains the binlog to where it ended when the step began (so a run stays steppable and
+pausable), and applies the source transactions it read to B in batches: each batch's rows (upsert
+by id, delete by id) and the offset after its last transaction in one transaction of B, so B and
+its offset never disagree. The replication stream stays open from one step to the next; it is
+opened at the committed offset read back from B, and dropped with whatever it read past that
+offset when a step fails, the reader goes down or a snapshot is taken. The offsets
 live in B's server, in `sync_offsets`: `reader` (how far the binlog had been read when B last
 committed) and `committed` (up to where B holds it); the page's markers part while a transaction
 is read and meet when it is applied. A step that fails (the target killed or cut off, the source paused) changes
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -34,6 +38,12 @@ ACTOR = "cdc"
 ACCOUNT = "cdc"  # the reader's account on the source: REPLICATION SLAVE, BINLOG MONITOR, SELECT
 SERVER_ID = 1001  # the reader's id as a replica (the source is 1)
 READ_TIMEOUT_S = 10.0
+# The source sends a heartbeat when it has had nothing to send this long: a step that has read
+# everything but events left out of the stream ends on it instead of waiting for the next change.
+HEARTBEAT_S = 0.1
+# A stream left unread this long (a paused run) is opened again from the committed offset rather
+# than read on: the source drops a replica that does not read its heartbeats for long.
+STALE_STREAM_S = 20.0
 B = table("B")
 OFFSETS = "sync_offsets"
 OFFSETS_DDL = f"""CREATE TABLE IF NOT EXISTS {OFFSETS} (
@@ -54,7 +64,8 @@ ADD_COLUMN = re.compile(
     re.IGNORECASE,
 )
 DUPLICATE_COLUMN = 1060
-APPLY_BATCH = 50  # source transactions applied to B in one transaction of B, at most
+APPLY_BATCH = 200  # source transactions applied to B in one transaction of B, at most
+BATCH_AGE_S = 0.02  # ... and a batch is applied once its first transaction was read this long ago
 
 
 class CdcSyncer:
@@ -71,7 +82,12 @@ class CdcSyncer:
         self.reader_at: binlog.Position | None = None
         self.committed: binlog.Position | None = None
         self.reader_down = False  # a scenario stops the reader for a while
+        self.stream: binlog.Reader | None = None  # the replication stream, open between steps
+        self.streamed_at = 0.0  # when the stream was last read (time.monotonic())
+        self.source_conn: Any = None  # to ask the source where its binlog ends
         self.batch: list = []  # source transactions read but not yet applied: (changes, commit)
+        self.batch_since = 0.0  # when the batch's first transaction was read
+        self.pending: list[binlog.Change] = []  # the row changes of a transaction not yet committed
         self.counts = {"transactions": 0, "inserts": 0, "updates": 0, "deletes": 0, "ddl": 0}
         self.snapshots: list[dict] = []
         self.purged: list[dict] = []
@@ -82,6 +98,17 @@ class CdcSyncer:
     def reader_params(self) -> dict:
         return {**self.pair.params("A"), "user": ACCOUNT, "password": self.password}
 
+    def _reader_connect(self, **options: Any) -> Any:
+        """A plain connection to the source with the reader's account (not through the run's pool)."""
+        params = self.reader_params()
+        keys = ("host", "port", "user", "password", "ssl_disabled")
+        return pymysql.connect(
+            **{k: params[k] for k in keys if k in params},
+            connect_timeout=READ_TIMEOUT_S,
+            read_timeout=READ_TIMEOUT_S,
+            **options,
+        )
+
     def _target(self) -> Any:
         """B's connection, made again when a fault broke the last one; B's writes are explicit
         transactions (rows and offset together)."""
@@ -90,7 +117,25 @@ class CdcSyncer:
         return self.target
 
     def close(self) -> None:
+        self._close_stream()
         self._drop_target()
+
+    def _close_stream(self) -> None:
+        """The stream dropped, with what it had read past the committed offset: the next step
+        opens it again at the offset B holds."""
+        self.batch, self.pending = [], []
+        if self.stream is not None:
+            try:
+                self.stream.close()
+            except Exception:  # noqa: BLE001 - a connection a fault broke may not close cleanly
+                pass
+            self.stream = None
+        if self.source_conn is not None:
+            try:
+                self.source_conn.close()
+            except Exception:  # noqa: BLE001 - as above
+                pass
+            self.source_conn = None
 
     def _drop_target(self) -> None:
         if self.target is not None:
@@ -128,14 +173,8 @@ class CdcSyncer:
     def take_snapshot(self, why: str) -> None:
         """A consistent snapshot of A and its binlog position; B replaced by it, and both offsets
         set to the position, in one transaction of B."""
-        params = self.reader_params()
-        conn = pymysql.connect(
-            **{k: params[k] for k in ("host", "port", "user", "password")},
-            database=self.pair.database("A"),
-            autocommit=True,
-            connect_timeout=READ_TIMEOUT_S,
-            read_timeout=READ_TIMEOUT_S,
-        )
+        self._close_stream()  # it streams from the old position
+        conn = self._reader_connect(database=self.pair.database("A"), autocommit=True)
         try:
             position, rows = binlog.snapshot(
                 conn, table("A"), lambda command, call: self.ctx.cmd(self.node_a, command, call, actor=self.actor)
@@ -196,6 +235,7 @@ class CdcSyncer:
     # Steps ----------------------------------------------------------------------------------------
     def step(self) -> None:
         if self.reader_down:
+            self._close_stream()  # a reader that is down holds no replication connection
             return
         try:
             self.drain()
@@ -208,6 +248,7 @@ class CdcSyncer:
                 "reader, so B is snapshotted again",
                 data={"type": "purged", "position": exc.position.as_dict(), "error": str(exc)},
             )
+            self._close_stream()
             self._rollback()
             self._guarded(lambda: self.take_snapshot("a new snapshot after 1236"))
         except UNREACHABLE as exc:
@@ -221,6 +262,7 @@ class CdcSyncer:
 
     def _failed(self, exc: BaseException) -> None:
         self.failed_steps += 1
+        self._close_stream()
         self._rollback()
         self._drop_target()
         events.retry(self.ctx, self.actor, "stream the binlog into B", self.failed_steps, 0.0, describe_error(exc))
@@ -232,38 +274,62 @@ class CdcSyncer:
             except Exception:  # noqa: BLE001 - the connection may be gone with the error
                 self._drop_target()
 
+    def _open_stream(self) -> binlog.Reader:
+        """The replication stream, opened at the durable committed offset when there is none (or
+        it went unread so long that the source may have dropped it)."""
+        if self.stream is not None and time.monotonic() - self.streamed_at > STALE_STREAM_S:
+            self._close_stream()
+        if self.stream is None:
+            self.stream = binlog.Reader(
+                self.reader_params(),
+                SERVER_ID,
+                self.durable_offset(),
+                self.pair.database("A"),
+                table("A"),
+                blocking=True,
+                timeout=READ_TIMEOUT_S,
+                heartbeat=HEARTBEAT_S,
+                reconnect=False,  # a lost stream fails the step, which starts again from B's offset
+                cache_table_maps=True,  # the table's map decoded once, not at every transaction
+            )
+            self.reader_at = self.stream.start
+            self.streamed_at = time.monotonic()
+        return self.stream
+
+    def _binlog_end(self) -> binlog.Position:
+        """Where the source's binlog ends now: how far this step reads."""
+        if self.source_conn is None:
+            self.source_conn = self._reader_connect(autocommit=True)
+        conn = self.source_conn
+        return self.ctx.cmd(self.node_a, "SHOW MASTER STATUS", lambda: binlog.current_position(conn), actor=self.actor)
+
     def drain(self) -> None:
-        """Reads the binlog from the durable committed offset to its end, applying each source
-        transaction to B with its offset, atomically."""
-        start = self.durable_offset()
-        reader = binlog.Reader(
-            self.reader_params(),
-            SERVER_ID,
-            start,
-            self.pair.database("A"),
-            table("A"),
-            timeout=READ_TIMEOUT_S,
-        )
-        pending: list[binlog.Change] = []
-        event: list[binlog.Change] = []  # the changes of one binlog event (a rows event has many rows)
+        """Reads the binlog to where it ends now, applying the source transactions read to B in
+        batches, each with its offset, atomically. Whatever fails drops the stream with what it
+        read and not applied: nothing is skipped, nothing applied twice."""
         try:
-            for change in reader:
-                if event and change.position != event[0].position:
-                    pending = self._take(event, pending)
-                    event = []
-                event.append(change)
-            if event:
-                self._take(event, pending)
+            stream = self._open_stream()
+            end = self._binlog_end()
+            while stream.read_to < end:
+                changes = stream.read()
+                self.streamed_at = time.monotonic()
+                if changes is None or stream.idle:  # stopped, or the source has sent all it has
+                    break
+                if changes:  # one binlog event's changes (a rows event has a row each)
+                    self._take(changes)
+                if self.batch and (
+                    len(self.batch) >= APPLY_BATCH or time.monotonic() - self.batch_since >= BATCH_AGE_S
+                ):
+                    self.flush()
             self.flush()
-        finally:
-            self.batch = []  # a step that failed replays them from the durable offset
-            reader.close()  # a step that failed halfway leaves no replication connection behind
-        self.reader_at = reader.position
+        except BaseException:
+            self._close_stream()
+            raise
         events.offsets(self.ctx, reader=self.reader_at.as_dict(), committed=self.committed.as_dict(), actor=self.actor)
 
-    def _take(self, event: list[binlog.Change], pending: list[binlog.Change]) -> list[binlog.Change]:
+    def _take(self, event: list[binlog.Change]) -> None:
         """One binlog event onto the tape and into B: row changes wait for their transaction's
-        commit; returns the changes still waiting."""
+        commit, and a committed transaction for its batch."""
         first = event[0]
         ids = [c.id for c in event if c.id is not None]
         events.tape(
@@ -280,44 +346,45 @@ class CdcSyncer:
         if first.op == "ddl":
             self.flush()  # the transactions before it land with the schema they were written in
             self.apply_ddl(first)
-            return pending
-        if first.op == "commit":
-            self.batch.append((pending, first))
-            if len(self.batch) >= APPLY_BATCH:
-                self.flush()
-            return []
-        return pending + event
+        elif first.op == "commit":
+            if not self.batch:
+                self.batch_since = time.monotonic()
+            self.batch.append((self.pending, first))
+            self.pending = []
+        else:
+            self.pending.extend(event)
 
     def flush(self) -> None:
         """The source transactions read so far into B, with the offset after the last of them, in
-        one transaction of B: if it fails, neither the rows nor the offset moved, and the next step
-        replays them whole. (One transaction of B per source transaction would cost a durable
-        commit each: at a thousand writes a second the applier would fall behind.)"""
+        one transaction of B: if it fails, neither the rows nor the offset moved, and the stream
+        is opened again at the offset. (One transaction of B per source transaction would cost a
+        durable commit each: at a thousand writes a second the applier would fall behind.) The
+        rows go in as few statements as keep their order: a run of upserts is one multi-row
+        INSERT … ON DUPLICATE KEY UPDATE, which applies its rows one after another (a later
+        version of a row wins), and a run of deletes one DELETE … IN."""
         batch, self.batch = self.batch, []
         if not batch:
             return
         target = self._target()  # autocommit off: the statements below are one transaction
-        for changes, _ in batch:
-            for c in changes:
-                if c.op == "delete":
-                    self._run(
-                        self.node_b, target, f"DELETE FROM {B} WHERE id = %s", (c.id,), label=f"DELETE b id={c.id}"
-                    )
-                else:
-                    names = [n for n in self.columns if n in c.row]
-                    self._run(
-                        self.node_b,
-                        target,
-                        self._upsert(names),
-                        tuple(c.row[n] for n in names),
-                        label=f"UPSERT b id={c.id} v{c.row.get('version')}",
-                    )
+        for (op, names), run in runs((c for changes, _ in batch for c in changes), self.columns):
+            if op == "delete":
+                ids = [c.id for c in run]
+                marks = ", ".join(["%s"] * len(ids))
+                self._run(
+                    self.node_b, target, f"DELETE FROM {B} WHERE id IN ({marks})", ids, label=f"DELETE b {shown(run)}"
+                )
+            else:
+                rows = [tuple(c.row[n] for n in names) for c in run]
+                self._run(
+                    self.node_b, target, self._upsert(list(names)), rows, label=f"UPSERT b {shown(run)}", many=True
+                )
         last = batch[-1][1]
         self._save_offsets(target, last.next_position, last.next_position, last.gtid)
         self.ctx.cmd(self.node_b, "COMMIT", target.commit, actor=self.actor)
+        self.committed = last.next_position
         for changes, commit in batch:
-            self.committed = commit.next_position
             self.applied(changes, commit)
+        events.offsets(self.ctx, reader=self.reader_at.as_dict(), committed=self.committed.as_dict(), actor=self.actor)
 
     def applied(self, changes: list[binlog.Change], commit: binlog.Change) -> None:
         """What one source transaction changed in B, told to the page."""
@@ -337,7 +404,6 @@ class CdcSyncer:
         if changes:
             self.counts["transactions"] += 1
             self._lag(changes, commit)
-        events.offsets(self.ctx, reader=self.reader_at.as_dict(), committed=self.committed.as_dict(), actor=self.actor)
 
     def _lag(self, changes: list[binlog.Change], commit: binlog.Change) -> None:
         """From the change's commit on A to its apply on B. The binlog stamps events to the second;
@@ -393,6 +459,26 @@ class CdcSyncer:
             "columns": list(self.columns),
             "lag_ms_max": max(self.lags) if self.lags else None,
         }
+
+
+def runs(changes, columns: list[str]) -> list[tuple[tuple[str, tuple], list[binlog.Change]]]:
+    """Consecutive changes of one kind: deletes, or upserts of the same of B's `columns` (a
+    mirrored ADD COLUMN gives later rows one more), each run with its kind, in the order read."""
+    out: list = []
+    for c in changes:
+        key = ("delete", ()) if c.op == "delete" else ("upsert", tuple(n for n in columns if n in c.row))
+        if out and out[-1][0] == key:
+            out[-1][1].append(c)
+        else:
+            out.append((key, [c]))
+    return out
+
+
+def shown(run: list[binlog.Change], most: int = 3) -> str:
+    """A statement's rows as its label names them: `id=7 v3, id=9 v1 … (12 rows)`."""
+    parts = [f"id={c.id}" + ("" if c.op == "delete" else f" v{c.row.get('version')}") for c in run[:most]]
+    more = f" … ({len(run)} rows)" if len(run) > most else ""
+    return ", ".join(parts) + more
 
 
 # The run ------------------------------------------------------------------------------------------
