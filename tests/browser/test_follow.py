@@ -76,6 +76,8 @@ def test_it_has_the_student_follow_the_instructors_view_leave_and_rejoin(
     expect(teacher).to_have_url(re.compile(r"/runs/\d+/$"), timeout=SLOW)
     run_url = teacher.url
     expect(teacher.get_by_test_id("run-status")).to_have_text("done", timeout=SLOW)
+    # "done" can come a moment before the last events: wait for all of them.
+    expect(teacher.locator("#connection")).to_have_attribute("data-state", "complete", timeout=SLOW)
     total = int(teacher.get_by_test_id("scrubber").get_attribute("max"))
     assert total > 12
 
