@@ -30,6 +30,14 @@ def browser_page():
             browser.close()
 
 
+def wait_for_the_end_event(page):
+    """A viewer who opens a run after it finished gets its final status (and so the verdict) before
+    the stored events: a test that reads the events waits for the last, the end event, as well."""
+    page.wait_for_function(
+        "() => window.distlab && distlab.events.length > 0 && distlab.events.at(-1).kind === 'end'", timeout=SLOW
+    )
+
+
 def log_in(page, base_url, user):
     page.goto(f"{base_url}/accounts/login/")
     page.fill("#id_username", user.get_username())

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import SLOW, log_in
+from tests.browser.conftest import SLOW, log_in, wait_for_the_end_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -31,6 +31,7 @@ def test_a_lost_update_shows_its_overlapping_sections_in_red_as_the_checker_foun
     start(page, live_stack.url, "lost-update")
     expect(page.get_by_test_id("verdict")).to_have_attribute("data-verdict", "fail", timeout=SLOW)
     expect(page.locator("[data-invariant=mutual_exclusion]")).to_have_attribute("data-held", "false")
+    wait_for_the_end_event(page)
 
     evidence = page.evaluate("distlab.events.at(-1).data.invariants.find(i => i.name === 'mutual_exclusion').evidence")
     timeline = page.get_by_test_id("locks-timeline")

@@ -8,8 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.mapreduce.uploads import TOKEN_RE
-from tests.browser.conftest import SLOW, log_in
-from tests.mapreduce.conftest import start_mapreduce_workers
+from tests.browser.conftest import SLOW, log_in, wait_for_the_end_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -17,11 +16,8 @@ SMALL = {"maps": "4", "reduces": "2"}
 
 
 @pytest.fixture
-def mapreduce_stack(live_stack, tmp_path):
-    workers = start_mapreduce_workers(tmp_path)
-    yield live_stack
-    for worker in workers:
-        worker.stop()
+def mapreduce_stack(live_stack, mapreduce_workers):
+    return live_stack
 
 
 def start_from_lab_page(page, scenario, params):
@@ -32,6 +28,7 @@ def start_from_lab_page(page, scenario, params):
     form.get_by_test_id(f"run-{scenario}").click()
     expect(page).to_have_url(re.compile(r"/runs/\d+/$"), timeout=SLOW)
     expect(page.get_by_test_id("verdict")).not_to_have_attribute("data-verdict", "", timeout=SLOW)
+    wait_for_the_end_event(page)
     return page.get_by_test_id("panel-mapreduce")
 
 

@@ -8,8 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import SLOW, log_in
-from tests.mapreduce.conftest import start_mapreduce_workers
+from tests.browser.conftest import SLOW, log_in, wait_for_the_end_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -69,65 +68,63 @@ def overlapping(boxes):
 
 @pytest.mark.parametrize("lab, scenario, params", RUNS, ids=[f"{lab}-{s}" for lab, s, _ in RUNS])
 def test_no_panel_of_a_finished_run_is_left_empty(
-    live_stack, student_user, browser_page, tmp_path, lab, scenario, params
+    live_stack, student_user, browser_page, request, lab, scenario, params
 ):
-    workers = start_mapreduce_workers(tmp_path) if lab == "mapreduce" else []
-    try:
-        page = browser_page
-        log_in(page, live_stack.url, student_user)
-        page.goto(f"{live_stack.url}/labs/{lab}/")
-        form = page.get_by_test_id(f"run-form-{scenario}")
-        for name, value in params.items():
-            form.locator(f"[name={name}]").fill(value)
-        form.locator("select[name=speed]").select_option("0")
-        form.get_by_test_id(f"run-{scenario}").click()
-        expect(page).to_have_url(re.compile(r"/runs/\d+/$"), timeout=SLOW)
-        expect(page.get_by_test_id("verdict")).to_have_attribute("data-verdict", "pass", timeout=SLOW)
+    if lab == "mapreduce":
+        request.getfixturevalue("mapreduce_workers")
+    page = browser_page
+    log_in(page, live_stack.url, student_user)
+    page.goto(f"{live_stack.url}/labs/{lab}/")
+    form = page.get_by_test_id(f"run-form-{scenario}")
+    for name, value in params.items():
+        form.locator(f"[name={name}]").fill(value)
+    form.locator("select[name=speed]").select_option("0")
+    form.get_by_test_id(f"run-{scenario}").click()
+    expect(page).to_have_url(re.compile(r"/runs/\d+/$"), timeout=SLOW)
+    expect(page.get_by_test_id("verdict")).to_have_attribute("data-verdict", "pass", timeout=SLOW)
+    wait_for_the_end_event(page)
 
-        # Nodes: several, each box clear of the others, and no line drawn through a third node's box.
-        geometry = page.evaluate(NODE_GEOMETRY)
-        assert len(geometry["boxes"]) >= 2
-        assert overlapping(geometry["boxes"]) == []
-        assert geometry["links"] >= 1
-        assert geometry["crossings"] == []
-        # Boxes in more than one column: clients and servers are not stacked in a single file.
-        assert len({box["x"] for box in geometry["boxes"]}) >= 2
+    # Nodes: several, each box clear of the others, and no line drawn through a third node's box.
+    geometry = page.evaluate(NODE_GEOMETRY)
+    assert len(geometry["boxes"]) >= 2
+    assert overlapping(geometry["boxes"]) == []
+    assert geometry["links"] >= 1
+    assert geometry["crossings"] == []
+    # Boxes in more than one column: clients and servers are not stacked in a single file.
+    assert len({box["x"] for box in geometry["boxes"]}) >= 2
 
-        # The space-time diagram has arrows, and its lanes fit the panel's width.
-        assert page.locator("#lamport .row--msg .arrow__line").count() >= 2
-        fits = page.evaluate(
-            "() => { const s = document.getElementById('lamport'); return s.scrollWidth <= s.clientWidth + 1; }"
-        )
-        assert fits
+    # The space-time diagram has arrows, and its lanes fit the panel's width.
+    assert page.locator("#lamport .row--msg .arrow__line").count() >= 2
+    fits = page.evaluate(
+        "() => { const s = document.getElementById('lamport'); return s.scrollWidth <= s.clientWidth + 1; }"
+    )
+    assert fits
 
-        # Commands in the log; a chart or a value in the charts panel, whose "nothing yet" note is gone.
-        assert page.locator("#cmdlog [data-testid=cmd-row]").count() >= 1
-        assert page.locator("#charts .chart, #counters .counter").count() >= 1
-        expect(page.locator("#charts-empty")).to_be_hidden()
-        # Each chart is a line of several points with both axes titled; rounds and counts tick in
-        # whole numbers (a single value is shown as a value, not as a one-point chart).
-        for chart in page.evaluate(CHARTS):
-            assert chart["points"] >= 2
-            assert chart["xtitle"] and chart["ytitle"]
-            # A count on the x axis says what it counts (round, transfer, clients), not "sample".
-            assert chart["xtitle"] != "sample", chart
-            if chart["wholeX"]:
-                assert all(re.fullmatch(r"-?[\d,]+", tick) for tick in chart["xticks"]), chart["xticks"]
+    # Commands in the log; a chart or a value in the charts panel, whose "nothing yet" note is gone.
+    assert page.locator("#cmdlog [data-testid=cmd-row]").count() >= 1
+    assert page.locator("#charts .chart, #counters .counter").count() >= 1
+    expect(page.locator("#charts-empty")).to_be_hidden()
+    # Each chart is a line of several points with both axes titled; rounds and counts tick in
+    # whole numbers (a single value is shown as a value, not as a one-point chart).
+    for chart in page.evaluate(CHARTS):
+        assert chart["points"] >= 2
+        assert chart["xtitle"] and chart["ytitle"]
+        # A count on the x axis says what it counts (round, transfer, clients), not "sample".
+        assert chart["xtitle"] != "sample", chart
+        if chart["wholeX"]:
+            assert all(re.fullmatch(r"-?[\d,]+", tick) for tick in chart["xticks"]), chart["xticks"]
 
-        # Every invariant judged, and every lab panel with something in it.
-        invariants = page.get_by_test_id("invariants").locator("[data-invariant]")
-        assert invariants.count() >= 1
-        expect(invariants.and_(page.locator("[data-held=pending]"))).to_have_count(0)
-        # Opened, the evidence wraps inside the verdict panel instead of running off it.
-        wrapped = page.evaluate(
-            """() => [...document.querySelectorAll('#invariants details.evidence')].map((d) => {
-                 d.open = true; const pre = d.querySelector('pre'); return pre.scrollWidth <= pre.clientWidth + 1; })"""
-        )
-        assert wrapped and all(wrapped)
-        for panel in page.locator("#lab-panels > section").all():
-            assert panel.inner_text().strip() != panel.locator("h2").inner_text().strip()
+    # Every invariant judged, and every lab panel with something in it.
+    invariants = page.get_by_test_id("invariants").locator("[data-invariant]")
+    assert invariants.count() >= 1
+    expect(invariants.and_(page.locator("[data-held=pending]"))).to_have_count(0)
+    # Opened, the evidence wraps inside the verdict panel instead of running off it.
+    wrapped = page.evaluate(
+        """() => [...document.querySelectorAll('#invariants details.evidence')].map((d) => {
+             d.open = true; const pre = d.querySelector('pre'); return pre.scrollWidth <= pre.clientWidth + 1; })"""
+    )
+    assert wrapped and all(wrapped)
+    for panel in page.locator("#lab-panels > section").all():
+        assert panel.inner_text().strip() != panel.locator("h2").inner_text().strip()
 
-        assert page.errors == []
-    finally:
-        for worker in workers:
-            worker.stop()
+    assert page.errors == []

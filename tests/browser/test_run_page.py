@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import SLOW, log_in
+from tests.browser.conftest import SLOW, log_in, wait_for_the_end_event
 
 ROUNDS = 3
 PROBES_PER_ROUND = 3  # MariaDB, Redis, ZooKeeper: one command each
@@ -80,6 +80,7 @@ def test_stepping_through_a_command_drawn_as_a_message_moves_the_dot_and_the_lat
     form.get_by_test_id("run-redis-lease").click()
     expect(page).to_have_url(re.compile(r"/runs/\d+/$"), timeout=SLOW)
     expect(page.get_by_test_id("verdict")).to_have_attribute("data-verdict", "pass", timeout=SLOW)
+    wait_for_the_end_event(page)
     expect(page.get_by_test_id("run-duration")).to_have_text(re.compile(r"^about \d+ s at 2 steps/s$"))
 
     # A locks run sends no `msg`: its commands are what the diagrams draw. Stepping onto one shows

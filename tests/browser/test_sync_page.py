@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import SLOW, log_in
+from tests.browser.conftest import SLOW, log_in, wait_for_the_end_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -21,6 +21,7 @@ def finished_run(page, base_url, scenario, **params):
     form.get_by_test_id(f"run-{scenario}").click()
     expect(page).to_have_url(re.compile(r"/runs/\d+/$"), timeout=SLOW)
     expect(page.get_by_test_id("verdict")).not_to_have_attribute("data-verdict", "", timeout=SLOW)
+    wait_for_the_end_event(page)
     return page.get_by_test_id("panel-sync")
 
 

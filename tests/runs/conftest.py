@@ -3,12 +3,14 @@
 import os
 import sys
 
-from tests.conftest import Process, subprocess_env
+from tests.conftest import Process, stop_shared_stack, subprocess_env
 
 
 def start_beat(tmp_path, name="beat"):
     """A Celery worker with the beat inside it (`worker -B`), as `make run` starts one: every few
-    seconds it reaps the runs whose worker stopped beating its heart. Stop it with .stop()."""
+    seconds it reaps the runs whose worker stopped beating its heart. Stop it with .stop(). It is
+    the only worker: the shared live stack is stopped first."""
+    stop_shared_stack()
     argv = [
         sys.executable,
         "-m",

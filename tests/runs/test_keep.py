@@ -36,9 +36,16 @@ def start(client, lab="locks", scenario="redis-lease-fencing", **body):
     return client.post("/api/runs/", {"lab": lab, "scenario": scenario, **body}, content_type="application/json")
 
 
+# The fencing run with a shorter lease and pause: the same schedule (the pause outlasts the lease)
+# and the same data left, in a quarter of the time of its defaults.
+SHORT = {"ttl_ms": 500, "pause_ms": 2000}
+SHORT_ARGS = [arg for key, value in SHORT.items() for arg in ("--set", f"{key}={value}")]
+
+
 def kept_run(client, lab="locks", scenario="redis-lease-fencing"):
     """Starts a run with keep, runs it here as a worker would, and returns its detail."""
-    response = start(client, lab, scenario, keep=True)
+    params = SHORT if scenario == "redis-lease-fencing" else {}
+    response = start(client, lab, scenario, params=params, keep=True)
     assert response.status_code == 201, response.content
     run = execute(response.json()["id"], broadcast=False)
     assert run.status == "done", run.failure_reason
@@ -234,7 +241,7 @@ def test_the_run_page_panel_shows_the_commands_and_a_drop_button(student_user):
 
 def test_the_lab_run_summary_prints_the_commands_of_kept_data():
     out = subprocess.run(
-        [sys.executable, "manage.py", "lab", "run", "locks", "redis-lease-fencing", "--keep", "--json"],
+        [sys.executable, "manage.py", "lab", "run", "locks", "redis-lease-fencing", *SHORT_ARGS, "--keep", "--json"],
         cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr

@@ -16,19 +16,23 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 async def watch(stack, cookie, run_id, after, stop_after=None):
-    """Collects event seqs from the websocket until the run ends or `stop_after` events arrived."""
+    """Collects event seqs from the websocket until the run ends (its end event and a finished
+    status both arrived: a viewer who connects after the end gets the status before the stored
+    events) or `stop_after` events arrived."""
     url = stack.url.replace("http", "ws") + f"/ws/runs/{run_id}/?after={after}"
-    seqs, finished = [], False
+    seqs, ended, over = [], False, False
     async with websockets.connect(url, additional_headers={"Cookie": cookie, "Origin": stack.url}) as ws:
-        while not finished and (stop_after is None or len(seqs) < stop_after):
+        while not (ended and over) and (stop_after is None or len(seqs) < stop_after):
             try:
                 frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
             except websockets.ConnectionClosed:
                 break
             if frame["type"] == "events":
                 seqs.extend(e["seq"] for e in frame["events"])
-            finished = frame["type"] == "status" and frame["status"] in ("done", "failed", "cancelled")
-    return seqs, finished
+                ended = ended or any(e["kind"] == "end" for e in frame["events"])
+            elif frame["type"] == "status":
+                over = over or frame["status"] in ("done", "failed", "cancelled")
+    return seqs, ended and over
 
 
 def test_restarting_the_web_server_mid_run_loses_no_event_for_a_reconnecting_viewer(live_stack, student_user):
