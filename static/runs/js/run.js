@@ -75,9 +75,6 @@ const narration = new Narration(
   (seq) => player.scrubTo(seq),
 );
 
-// The page's parts other modules drive (classroom/js/follow.js and keys.js), and tests read.
-window.distlab = { page, player, events };
-
 // Status line ------------------------------------------------------------------------------------
 function updateStatusLine() {
   const status = runStatus.status;
@@ -297,5 +294,5 @@ updatePlayback();
 render(player.state, { rebuild: true });
 stream.connect();
 
-// For tests and the curious: the events and the current view.
+// For the modules that drive the page (classroom/js/follow.js, keys.js), tests and the curious.
 window.distlab = { page, events, player, stream };
