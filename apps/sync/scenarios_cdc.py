@@ -195,8 +195,8 @@ SCENARIOS = (
         summary=(
             "As Debezium does it: a consistent snapshot of A (`START TRANSACTION WITH CONSISTENT "
             "SNAPSHOT`) with the binlog position it matches, then A's row events streamed from that "
-            "position while the workload writes. Each source transaction lands in B with its offset, "
-            "in one transaction of B; deletes and the late transaction arrive like any other change, "
+            "position while the workload writes. Source transactions land in B in batches, each batch "
+            "with the offset after its last in one transaction of B; deletes and the late transaction arrive like any other change, "
             "in commit order. Kill or cut off the target, pause the source: the syncer starts again "
             "from the offset B holds."
         ),
@@ -206,8 +206,8 @@ SCENARIOS = (
         faults=FAULTS,
         cluster=common.TWO_SERVERS,
         watch=(
-            "Watch the tape of binlog events and the two offsets: B changes only by what A's binlog says, each "
-            "source transaction applied with its offset in one transaction of B."
+            "Watch the tape of binlog events and the two offsets: B changes only by what A's binlog says, whole "
+            "source transactions applied together with the offset after them in one transaction of B."
         ),
         captions=CDC_CAPTIONS,
     ),
