@@ -12,7 +12,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from apps.classroom.models import Classroom, Membership
 from apps.runs.api import NOT_YOURS
-from tests.browser.conftest import CHROMIUM_ARGS, SLOW, log_in
+from tests.browser.conftest import CHROMIUM_ARGS, SLOW, log_in, wait_for_the_end_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -76,8 +76,7 @@ def test_it_has_the_student_follow_the_instructors_view_leave_and_rejoin(
     expect(teacher).to_have_url(re.compile(r"/runs/\d+/$"), timeout=SLOW)
     run_url = teacher.url
     expect(teacher.get_by_test_id("run-status")).to_have_text("done", timeout=SLOW)
-    # "done" can come a moment before the last events: wait for all of them.
-    expect(teacher.locator("#connection")).to_have_attribute("data-state", "complete", timeout=SLOW)
+    wait_for_the_end_event(teacher)
     total = int(teacher.get_by_test_id("scrubber").get_attribute("max"))
     assert total > 12
 
@@ -207,6 +206,7 @@ def test_it_highlights_the_element_the_presenter_clicks_on_every_followers_page(
     form.get_by_test_id("run-ping").click()
     expect(teacher).to_have_url(re.compile(r"/runs/\d+/$"), timeout=SLOW)
     expect(teacher.get_by_test_id("run-status")).to_have_text("done", timeout=SLOW)
+    wait_for_the_end_event(teacher)
     teacher.get_by_test_id("present-button").click()
     expect(teacher.get_by_test_id("presenting-now")).to_be_visible()
     presentation = teacher.evaluate("() => window.distlab.follow.presenting[0]")

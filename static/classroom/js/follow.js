@@ -172,6 +172,8 @@ async function post(url, body) {
 $("present-form")?.addEventListener("submit", async (event) => {
   event.preventDefault();
   const classId = $("present-class").value;
+  const button = $("present-button");
+  button.disabled = true; // one presentation per press
   try {
     const reply = await post(`/api/classes/${classId}/present/`, { run: page.id });
     for (const id of reply.ended || []) stopped(id);
@@ -179,8 +181,12 @@ $("present-form")?.addEventListener("submit", async (event) => {
     toast.show(`Presenting to ${reply.presentation.class.name}: its members are told on whatever page they are on.`, "info");
   } catch (error) {
     toast.show(`Could not present: ${error.message}`);
+  } finally {
+    button.disabled = false;
   }
 });
+// The button is pressable from here on: a press before this script ran would have reloaded the page.
+if ($("present-button")) $("present-button").disabled = false;
 
 $("stop-presenting")?.addEventListener("click", async () => {
   for (const id of [...presenting.keys()]) {
