@@ -35,9 +35,7 @@ import multiprocessing
 import os
 import random
 import signal
-import socket
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -46,7 +44,7 @@ from pathlib import Path
 import common
 import stream
 from common import ROOT, ratio
-from stream import EVENT_SEQ, Api, BenchError, CpuMeter, Service, connect, quiesce, service_pids, settle, wait_ready
+from stream import EVENT_SEQ, BenchError, CpuMeter, connect, quiesce, service_pids, settle, start_platform
 
 CLASS_NAME = "bench classroom"
 TARGET_P99_MS = 200.0
@@ -723,21 +721,9 @@ def main():
     token, sessionid, class_id, sessions = setup_class(args.followers)
     from django.conf import settings
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    logdir = tempfile.mkdtemp(prefix="distlab-bench-")
-    worker_name = f"bench-classroom-{os.getpid()}@{socket.gethostname()}"
-    api, py, services = Api(f"http://127.0.0.1:{port}", token), sys.executable, []
+    services = []
     try:
-        daphne = [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "labsite.asgi:application"]
-        services.append(Service("daphne", daphne, logdir))
-        worker = [py, "-m", "celery", "-A", "labsite", "worker", "-P", "prefork", "-c", "1", "-Q", "celery"]
-        services.append(Service("celery", [*worker, "-n", worker_name, "--loglevel=WARNING"], logdir))
-        others = wait_ready(api, services, worker_name)
-        if others:
-            log(f"warning: other Celery workers share this broker and may take the runs: {others}")
-        log(f"daphne on :{port} and worker {worker_name} ready; logs in {logdir}")
+        api, port, logdir, others = start_platform("classroom", token, services, log)
         groups = {svc.name: svc.proc.pid for svc in services}
         ctx = {"api": api, "port": port, "origin": f"http://127.0.0.1:{port}", "sessionid": sessionid}
         ctx |= {"class": class_id, "sessions": sessions, "groups": groups, "cpu": CpuMeter(groups, {})}

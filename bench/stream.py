@@ -315,6 +315,27 @@ def setup_django():
     return Token.objects.get_or_create(user=user)[0].key, client.cookies["sessionid"].value
 
 
+def start_platform(name, token, services, log):
+    """Starts daphne on a free port and one Celery worker (prefork, 1 process) on the default
+    queue, appending both to `services` (the caller stops them, however it ends), and waits until
+    they answer. Returns (api, port, logdir, the other workers on the broker)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    logdir = tempfile.mkdtemp(prefix="distlab-bench-")
+    worker_name = f"bench-{name}-{os.getpid()}@{socket.gethostname()}"
+    api, py = Api(f"http://127.0.0.1:{port}", token), sys.executable
+    daphne = [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "labsite.asgi:application"]
+    services.append(Service("daphne", daphne, logdir))
+    worker = [py, "-m", "celery", "-A", "labsite", "worker", "-P", "prefork", "-c", "1", "-Q", "celery"]
+    services.append(Service("celery", [*worker, "-n", worker_name, "--loglevel=WARNING"], logdir))
+    others = wait_ready(api, services, worker_name)
+    if others:
+        log(f"warning: other Celery workers share this broker and may take the runs: {others}")
+    log(f"daphne on :{port} and worker {worker_name} ready; logs in {logdir}")
+    return api, port, logdir, others
+
+
 def wait_ready(api, services, worker_name, timeout=60):
     """Waits for daphne to answer and the worker to reply to a ping; returns the names of any
     other workers on the broker (they could take the benchmark's runs)."""
@@ -513,21 +534,9 @@ def main():
     token, sessionid = setup_django()
     from django.conf import settings
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    logdir = tempfile.mkdtemp(prefix="distlab-bench-")
-    worker_name = f"bench-stream-{os.getpid()}@{socket.gethostname()}"
-    api, py, services = Api(f"http://127.0.0.1:{port}", token), sys.executable, []
+    services = []
     try:
-        daphne = [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "labsite.asgi:application"]
-        services.append(Service("daphne", daphne, logdir))
-        worker = [py, "-m", "celery", "-A", "labsite", "worker", "-P", "prefork", "-c", "1", "-Q", "celery"]
-        services.append(Service("celery", [*worker, "-n", worker_name, "--loglevel=WARNING"], logdir))
-        others = wait_ready(api, services, worker_name)
-        if others:
-            log(f"warning: other Celery workers share this broker and may take the runs: {others}")
-        log(f"daphne on :{port} and worker {worker_name} ready; logs in {logdir}")
+        api, port, logdir, others = start_platform("stream", token, services, log)
         cpu = CpuMeter({svc.name: svc.proc.pid for svc in services}, service_pids() | {"bench_client": os.getpid()})
         ctx = {"api": api, "port": port, "origin": f"http://127.0.0.1:{port}", "sessionid": sessionid, "cpu": cpu}
         ctx["redis_url"] = settings.REDIS_URL

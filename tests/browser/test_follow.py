@@ -53,10 +53,9 @@ def view_k(page):
     return page.evaluate("() => window.distlab.player.k")
 
 
-def test_it_has_the_student_follow_the_instructors_view_leave_and_rejoin(
-    live_stack, instructor, student_user, two_browsers
-):
-    teacher, student = two_browsers
+def a_class_and_a_finished_ping(live_stack, instructor, student_user, teacher, student):
+    """The instructor's class with the student in it, both logged in, and a ping the instructor ran
+    to its end from the lab page, open on the instructor's page; returns its URL."""
 
     def make_class():
         classroom = Classroom.objects.create(name="Distributed Systems 101")
@@ -66,17 +65,23 @@ def test_it_has_the_student_follow_the_instructors_view_leave_and_rejoin(
     off_the_loop(make_class)
     log_in(teacher, live_stack.url, instructor)
     log_in(student, live_stack.url, student_user)
-
-    # The instructor runs a ping to the end, then presents it.
     teacher.goto(f"{live_stack.url}/labs/diagnostics/")
     form = teacher.get_by_test_id("run-form-ping")
     form.locator("#ping-rounds").fill("3")
     form.locator("#ping-speed").select_option("0")
     form.get_by_test_id("run-ping").click()
     expect(teacher).to_have_url(re.compile(r"/runs/\d+/$"), timeout=SLOW)
-    run_url = teacher.url
     expect(teacher.get_by_test_id("run-status")).to_have_text("done", timeout=SLOW)
     wait_for_the_end_event(teacher)
+    return teacher.url
+
+
+def test_it_has_the_student_follow_the_instructors_view_leave_and_rejoin(
+    live_stack, instructor, student_user, two_browsers
+):
+    teacher, student = two_browsers
+    # The instructor runs a ping to the end (then presents it).
+    run_url = a_class_and_a_finished_ping(live_stack, instructor, student_user, teacher, student)
     total = int(teacher.get_by_test_id("scrubber").get_attribute("max"))
     assert total > 12
 
@@ -189,24 +194,7 @@ def test_it_highlights_the_element_the_presenter_clicks_on_every_followers_page(
     live_stack, instructor, student_user, two_browsers
 ):
     teacher, student = two_browsers
-
-    def make_class():
-        classroom = Classroom.objects.create(name="Distributed Systems 101")
-        classroom.instructors.add(instructor)
-        Membership.objects.create(classroom=classroom, user=student_user)
-
-    off_the_loop(make_class)
-    log_in(teacher, live_stack.url, instructor)
-    log_in(student, live_stack.url, student_user)
-
-    teacher.goto(f"{live_stack.url}/labs/diagnostics/")
-    form = teacher.get_by_test_id("run-form-ping")
-    form.locator("#ping-rounds").fill("3")
-    form.locator("#ping-speed").select_option("0")
-    form.get_by_test_id("run-ping").click()
-    expect(teacher).to_have_url(re.compile(r"/runs/\d+/$"), timeout=SLOW)
-    expect(teacher.get_by_test_id("run-status")).to_have_text("done", timeout=SLOW)
-    wait_for_the_end_event(teacher)
+    a_class_and_a_finished_ping(live_stack, instructor, student_user, teacher, student)
     teacher.get_by_test_id("present-button").click()
     expect(teacher.get_by_test_id("presenting-now")).to_be_visible()
     presentation = teacher.evaluate("() => window.distlab.follow.presenting[0]")
